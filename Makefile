@@ -1,0 +1,35 @@
+# Two entry points a new machine needs: `make demo` and `make test`. Both create or reuse .venv.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-fast bench clean check-java
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"' \
+		|| { echo "enumwatch needs Python 3.11 ($(PYTHON) is not); set PYTHON=/path/to/python3.11"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	touch $(STAMP)
+
+check-java:
+	@command -v java >/dev/null 2>&1 || [ -n "$$JAVA_HOME" ] || { \
+		echo "Java not found: Spark needs Java 17. On Debian: apt-get install -y openjdk-17-jre-headless"; exit 1; }
+
+demo: $(STAMP) check-java
+	$(BIN)/enumwatch demo
+
+test: $(STAMP) check-java
+	$(BIN)/pytest
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not spark and not flow and not slow"
+
+bench: $(STAMP) check-java
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf lake demo bench/data bench/work spark-warehouse metastore_db derby.log

@@ -1,0 +1,189 @@
+"""The `enumwatch` command line: one place that turns flags into settings and calls flows and jobs.
+
+Errors a user can fix (missing source, changed file, bad watchlist, missing Java) end in one line on
+stderr and a non-zero exit, not a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+
+def _quiet_prefect_defaults() -> None:
+    # Offline machines: no analytics calls; a temporary local server unless PREFECT_API_URL is set.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+def _settings(args: argparse.Namespace):
+    from enumwatch.settings import load_settings
+
+    settings = load_settings(args.config)
+    return settings.with_overrides(lake=Path(args.lake) if getattr(args, "lake", None) else None)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Run the ingest flow and print its summary."""
+    from pipelines.ingest import ingest_flow
+
+    summary = ingest_flow(
+        source=str(Path(args.source).absolute()),
+        fmt=args.format,
+        lake=args.lake,
+        watchlist=str(Path(args.watchlist).absolute()) if args.watchlist else None,
+        reingest=args.reingest,
+        config=str(args.config) if args.config else None,
+    )
+    print(format_summary(summary))
+    return 0
+
+
+def format_summary(summary: dict) -> str:
+    """The short human summary of an ingest run."""
+    lines = [
+        f"ingest {summary['run_id']}: {summary['files']} files, {summary['lines']} lines, "
+        f"{summary['parsed']} parsed, {summary['quarantined']} quarantined, {summary['blank']} blank, "
+        f"{summary['seconds']} s -> {summary['lake']}",
+    ]
+    if summary["files_already_ingested"]:
+        lines.append(f"  {summary['files_already_ingested']} files already ingested with the same content: skipped")
+    for item in summary["files_unreadable"]:
+        lines.append(f"  unreadable, skipped: {item}")
+    for item in summary["files_with_read_errors"]:
+        lines.append(f"  read broke off, lines before the break kept: {item}")
+    if summary["files_skipped"]:
+        lines.append(f"  {summary['files_skipped']} files ignored for their extension")
+    for warning in summary["warnings"]:
+        lines.append(f"  warning: {warning}")
+    return "\n".join(lines)
+
+
+def _jsonable(value):
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    if hasattr(value, "asDict"):
+        return {k: _jsonable(v) for k, v in value.asDict().items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    """Run Spark SQL over the lake tables by name."""
+    from enumwatch.lake import Lake
+    from jobs.session import get_spark
+    from schemas import LAKE_TABLES
+
+    settings = _settings(args)
+    lake = Lake(settings.lake)
+    if not lake.root.exists():
+        print(f"enumwatch: no lake at {lake.root} (run 'enumwatch ingest' first or pass --lake)", file=sys.stderr)
+        return 1
+    spark = get_spark(settings, "enumwatch-sql")
+    for name in LAKE_TABLES:
+        lake.read(spark, name).createOrReplaceTempView(name)
+    result = spark.sql(args.query)
+    if args.json:
+        out = sys.stdout
+        out.write("[")
+        for i, row in enumerate(result.toLocalIterator()):
+            out.write(("," if i else "") + "\n" + json.dumps(_jsonable(row.asDict(recursive=True)), ensure_ascii=False))
+        out.write("\n]\n")
+    else:
+        result.show(args.limit, truncate=False)
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Write deterministic sample traffic with planted attacks and labels."""
+    from enumwatch.generate import main as generate_main
+
+    argv = ["--out", str(args.out), "--days", str(args.days), "--scale", str(args.scale), "--seed", str(args.seed)]
+    return generate_main(argv)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Generate a sample, ingest it on the embedded defaults and show what it holds."""
+    from enumwatch.demo import run_demo
+
+    return run_demo(Path(args.out), lake=args.lake, config=args.config)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="enumwatch", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, help="TOML config overriding config/enumwatch.toml")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="ingest access logs into the lake")
+    p.add_argument("--source", required=True, help="a log file, or a directory searched recursively")
+    p.add_argument("--format", required=True, choices=("jsonl", "combined"))
+    p.add_argument("--lake", help="lake directory (default ./lake or ENUMWATCH_LAKE)")
+    p.add_argument("--watchlist", help="CSV with a 'name' column of watched people")
+    p.add_argument("--reingest", action="store_true", help="replace the rows of files already ingested")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("sql", help="run Spark SQL over the lake tables")
+    p.add_argument("query")
+    p.add_argument("--lake")
+    p.add_argument("--json", action="store_true", help="print a JSON array of row objects, nothing else")
+    p.add_argument("--limit", type=int, default=100, help="rows shown without --json")
+    p.set_defaults(func=cmd_sql)
+
+    p = sub.add_parser("generate", help="write deterministic sample traffic with planted attacks")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--days", type=int, default=7)
+    p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("demo", help="generate a sample and run the pipeline end to end")
+    p.add_argument("--out", default="demo", help="where the sample goes (default ./demo)")
+    p.add_argument("--lake", help="lake directory (default ./lake)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `enumwatch` console script."""
+    _quiet_prefect_defaults()
+    args = build_parser().parse_args(argv)
+    from enumwatch.discovery import SourceError
+    from enumwatch.lake import LakeError
+    from enumwatch.pseudonym import PseudonymKeyError
+    from enumwatch.settings import ConfigError
+    from enumwatch.watchlist import WatchlistError
+    from jobs.quality import QualityGateError
+    from jobs.session import JavaMissingError
+
+    try:
+        return args.func(args)
+    except (
+        SourceError,
+        LakeError,
+        PseudonymKeyError,
+        ConfigError,
+        WatchlistError,
+        JavaMissingError,
+        QualityGateError,
+    ) as exc:
+        print(f"enumwatch: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

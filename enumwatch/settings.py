@@ -1,0 +1,127 @@
+"""One validated settings object, built once from the config file, the environment and the CLI.
+
+Library code never reads the environment itself: the CLI and the flows call `load_settings` and pass
+the result down, so a test or a cluster job sees exactly the settings it was given.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = REPO_ROOT / "config" / "enumwatch.toml"
+
+
+class ConfigError(ValueError):
+    """A config file or setting that cannot be used, with the file or key it came from."""
+
+
+@dataclass(frozen=True)
+class LookupSpec:
+    """Which requests are lookups and where the sensitive values sit in their query string."""
+
+    endpoint: str
+    id_param: str
+    name_param: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs to know that is not input data."""
+
+    lake: Path
+    keep_versions: int
+    spark_master: str
+    shuffle_partitions: int
+    driver_memory: str
+    lookup: LookupSpec
+    min_event_time: datetime
+    max_future_skew: timedelta
+    max_line_bytes: int
+    quarantine_warn_share: float
+    quarantine_fail_share: float
+    key_file: Path
+    # From ENUMWATCH_PSEUDONYM_KEY only; kept out of repr so it never reaches a log line.
+    pseudonym_key: str | None = field(default=None, repr=False)
+
+    def with_overrides(self, **changes: Any) -> "Settings":
+        """Return a copy with the given fields replaced, skipping None values (unset CLI flags)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _get(table: Mapping[str, Any], dotted: str, source: Path) -> Any:
+    node: Any = table
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            raise ConfigError(f"{source}: missing setting '{dotted}'")
+        node = node[part]
+    return node
+
+
+def _parse_time(value: str, key: str, source: Path) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ConfigError(f"{source}: '{key}' is not an ISO 8601 time: {value!r}") from exc
+    if parsed.tzinfo is None:
+        raise ConfigError(f"{source}: '{key}' needs a UTC offset or Z: {value!r}")
+    return parsed.astimezone(timezone.utc)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(config: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Defaults, then the --config / ENUMWATCH_CONFIG file, then ENUMWATCH_LAKE and SPARK_MASTER."""
+    env = os.environ if env is None else env
+    raw = _read_toml(DEFAULT_CONFIG)
+    source = DEFAULT_CONFIG
+    config = config or (Path(env["ENUMWATCH_CONFIG"]) if env.get("ENUMWATCH_CONFIG") else None)
+    if config is not None:
+        raw = _merge(raw, _read_toml(config))
+        source = config
+    warn = float(_get(raw, "ingest.quarantine_warn_share", source))
+    fail = float(_get(raw, "ingest.quarantine_fail_share", source))
+    if not 0 <= warn <= fail <= 1:
+        raise ConfigError(f"{source}: need 0 <= quarantine_warn_share <= quarantine_fail_share <= 1")
+    return Settings(
+        lake=Path(env.get("ENUMWATCH_LAKE") or _get(raw, "lake.path", source)).expanduser(),
+        keep_versions=int(_get(raw, "lake.keep_versions", source)),
+        spark_master=env.get("SPARK_MASTER") or str(_get(raw, "spark.master", source)),
+        shuffle_partitions=int(_get(raw, "spark.shuffle_partitions", source)),
+        driver_memory=str(_get(raw, "spark.driver_memory", source)),
+        lookup=LookupSpec(
+            endpoint=str(_get(raw, "lookup.endpoint", source)),
+            id_param=str(_get(raw, "lookup.id_param", source)),
+            name_param=str(_get(raw, "lookup.name_param", source)),
+        ),
+        min_event_time=_parse_time(str(_get(raw, "ingest.min_event_time", source)), "ingest.min_event_time", source),
+        max_future_skew=timedelta(hours=float(_get(raw, "ingest.max_future_skew_hours", source))),
+        max_line_bytes=int(_get(raw, "ingest.max_line_bytes", source)),
+        quarantine_warn_share=warn,
+        quarantine_fail_share=fail,
+        key_file=Path(env.get("ENUMWATCH_KEY_FILE") or _get(raw, "pseudonym.key_file", source)).expanduser(),
+        pseudonym_key=env.get("ENUMWATCH_PSEUDONYM_KEY") or None,
+    )

@@ -1,0 +1,163 @@
+"""The ingest job: source files -> staged `requests` and `quarantine` tables plus per-file counts.
+
+`stage` is what the Prefect flow calls; `main` is the same step for `spark-submit` on a cluster.
+The job writes only under a staging directory; publishing into the lake is the caller's move.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from enumwatch.settings import LookupSpec
+from enumwatch.watchlist import WatchlistEntry
+from jobs.columns import mask_free_text
+from jobs.parse import REASONS, classify
+from jobs.pseudonymize import pseudonymize, watchlist_frame
+from jobs.reader import read_lines
+from schemas import QUARANTINE, REQUESTS
+
+QUARANTINE_LINE_CHARS = 512
+
+
+@dataclass(frozen=True)
+class IngestJob:
+    """Parameters of one ingest run that are not data."""
+
+    run_id: str
+    fmt: str
+    key: bytes
+    lookup: LookupSpec
+    max_line_bytes: int
+    min_event_time: datetime
+    max_event_time: datetime
+    ingest_date: date
+
+
+def _reason_detail() -> F.Column:
+    mapping = F.create_map(*[F.lit(x) for kv in REASONS.items() for x in kv])
+    return F.coalesce(mapping[F.col("reason")], F.lit("unclassified"))
+
+
+def build(lines: DataFrame, job: IngestJob, watchlist: DataFrame) -> DataFrame:
+    """Every line with its outcome: request columns, or quarantine columns and a reason, or blank."""
+    classified = classify(
+        lines,
+        job.fmt,
+        max_line_bytes=job.max_line_bytes,
+        min_event_time=job.min_event_time,
+        max_event_time=job.max_event_time,
+    )
+    params = (job.lookup.id_param, job.lookup.name_param)
+    line_masked = F.make_valid_utf8(F.substring(mask_free_text(F.col("_text"), params), 1, QUARANTINE_LINE_CHARS))
+    classified = (
+        classified.withColumn("ingest_run_id", F.lit(job.run_id))
+        .withColumn("detail", F.when(F.col("reason").isNotNull(), _reason_detail()))
+        .withColumn("line_masked", F.when(F.col("reason").isNotNull(), line_masked))
+    )
+    return pseudonymize(
+        classified,
+        key=job.key,
+        lookup=job.lookup,
+        watchlist=watchlist,
+        keep=("reason", "detail", "line_masked", "line_bytes", "blank", "read_error"),
+    )
+
+
+def requests_of(outcomes: DataFrame) -> DataFrame:
+    """The parsed requests, in `requests` column order."""
+    return outcomes.where(F.col("reason").isNull() & ~F.col("blank")).select(*REQUESTS.names)
+
+
+def quarantine_of(outcomes: DataFrame, ingest_date: date) -> DataFrame:
+    """The quarantined lines, in `quarantine` column order."""
+    return (
+        outcomes.where(F.col("reason").isNotNull())
+        .withColumn("ingest_date", F.lit(ingest_date))
+        .select(*QUARANTINE.names)
+    )
+
+
+def file_counts(outcomes: DataFrame) -> DataFrame:
+    """Per source file: lines read, parsed, quarantined and blank, and any read error."""
+    parsed = F.col("reason").isNull() & ~F.col("blank")
+    return outcomes.groupBy("source_file").agg(
+        F.count(F.lit(1)).alias("lines_read"),
+        F.count_if(parsed).alias("lines_parsed"),
+        F.count_if(F.col("reason").isNotNull()).alias("lines_quarantined"),
+        F.count_if(F.col("blank")).alias("lines_blank"),
+        F.max("read_error").alias("read_error"),
+    )
+
+
+def stage(
+    spark: SparkSession, files: list[str], job: IngestJob, watchlist: list[WatchlistEntry], staging: Path
+) -> list[dict]:
+    """Write `staging/requests` and `staging/quarantine`; return one count record per file."""
+    lines = read_lines(spark, files, job.max_line_bytes)
+    outcomes = build(lines, job, watchlist_frame(spark, watchlist)).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        requests_of(outcomes).repartition("event_date").write.mode("overwrite").partitionBy(
+            *REQUESTS.partition_by
+        ).parquet(str(staging / "requests"))
+        quarantine_of(outcomes, job.ingest_date).coalesce(1).write.mode("overwrite").partitionBy(
+            *QUARANTINE.partition_by
+        ).parquet(str(staging / "quarantine"))
+        counts = [row.asDict() for row in file_counts(outcomes).collect()]  # one row per file
+    finally:
+        outcomes.unpersist()
+    seen = {c["source_file"] for c in counts}
+    # A file with no lines at all (empty) still gets its record.
+    counts += [
+        dict(source_file=f, lines_read=0, lines_parsed=0, lines_quarantined=0, lines_blank=0, read_error=None)
+        for f in files
+        if f not in seen
+    ]
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    """spark-submit entry: stage the files listed in --files-from into --staging and print the counts."""
+    from enumwatch.pseudonym import load_key
+    from enumwatch.settings import load_settings
+    from enumwatch.watchlist import load_watchlist
+    from jobs.session import get_spark
+
+    parser = argparse.ArgumentParser(prog="jobs/ingest.py", description=main.__doc__)
+    parser.add_argument("--files-from", type=Path, required=True, help="text file, one source path a line")
+    parser.add_argument("--format", choices=("jsonl", "combined"), required=True)
+    parser.add_argument("--staging", type=Path, required=True)
+    parser.add_argument("--run-id", required=True)
+    parser.add_argument("--watchlist", type=Path)
+    parser.add_argument("--config", type=Path)
+    args = parser.parse_args(argv)
+    settings = load_settings(args.config)
+    key = load_key(settings)
+    now = datetime.now(timezone.utc)
+    job = IngestJob(
+        run_id=args.run_id,
+        fmt=args.format,
+        key=key,
+        lookup=settings.lookup,
+        max_line_bytes=settings.max_line_bytes,
+        min_event_time=settings.min_event_time,
+        max_event_time=now + settings.max_future_skew,
+        ingest_date=now.date(),
+    )
+    files = [line for line in args.files_from.read_text(encoding="utf-8").splitlines() if line]
+    spark = get_spark(settings, "enumwatch-ingest")
+    counts = stage(spark, files, job, load_watchlist(args.watchlist, key), args.staging)
+    json.dump(counts, sys.stdout, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+"""The `ingest` flow: discover new files, parse and pseudonymize them in Spark, validate, publish.
+
+Tasks hand each other paths, run ids and small count records, never DataFrames. Nothing reaches the
+published tables unless every critical expectation holds; the verdicts are kept either way.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from pyspark.sql import functions as F
+
+from enumwatch.discovery import Plan, SourceError, list_files, plan
+from enumwatch.lake import Lake
+from enumwatch.pseudonym import fingerprint, load_key
+from enumwatch.settings import Settings, load_settings
+from enumwatch.watchlist import load_watchlist
+from jobs.ingest import IngestJob, stage
+from jobs.quality import QualityGateError, Verdict, validate
+from jobs.session import get_spark
+from schemas import DQ_RESULTS, INGEST_MANIFEST, QUARANTINE, REQUESTS
+
+
+def new_run_id(kind: str) -> str:
+    """A sortable, unique run id such as ingest-20261127T093000Z-1a2b3c."""
+    return f"{kind}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+def _ingested(lake: Lake) -> dict[str, str]:
+    current = lake.current("ingest_manifest")
+    if current is None or not any(current.glob("*.parquet")):
+        return {}
+    table = pq.read_table(current, columns=["source_file", "sha256"])
+    return dict(zip(table.column("source_file").to_pylist(), table.column("sha256").to_pylist()))
+
+
+@task(cache_policy=NO_CACHE)
+def discover(source: str, fmt: str, settings: Settings, reingest: bool) -> Plan:
+    """List the source and decide what to ingest; refuse files whose content changed."""
+    logger = get_run_logger()
+    lake = Lake(settings.lake, settings.keep_versions)
+    files, skipped = list_files(Path(source), fmt)
+    result = plan(files, _ingested(lake), reingest=reingest)
+    result.skipped = skipped
+    for path, why in result.unreadable:
+        logger.warning("unreadable file skipped: %s (%s)", path, why)
+    if skipped:
+        logger.warning("%d files skipped for their extension, e.g. %s", len(skipped), skipped[0])
+    if result.changed:
+        raise SourceError(
+            "refused: content changed since ingested (use --reingest to replace their rows): "
+            + ", ".join(result.changed)
+        )
+    logger.info(
+        "found %d files: %d new, %d to replace, %d already ingested",
+        len(files),
+        len(result.new),
+        len(result.replace),
+        len(result.unchanged),
+    )
+    return result
+
+
+@task(cache_policy=NO_CACHE)
+def parse_files(run_id: str, fmt: str, files: list[str], settings: Settings, watchlist: str | None) -> list[dict]:
+    """Parse and pseudonymize `files` into the run's staging directory; return per-file counts."""
+    logger = get_run_logger()
+    lake = Lake(settings.lake, settings.keep_versions)
+    key = load_key(settings)
+    now = datetime.now(timezone.utc)
+    job = IngestJob(
+        run_id=run_id,
+        fmt=fmt,
+        key=key,
+        lookup=settings.lookup,
+        max_line_bytes=settings.max_line_bytes,
+        min_event_time=settings.min_event_time,
+        max_event_time=now + settings.max_future_skew,
+        ingest_date=now.date(),
+    )
+    entries = load_watchlist(Path(watchlist) if watchlist else None, key)
+    logger.info("parsing %d files with Spark (%s), watchlist of %d names", len(files), settings.spark_master, len(entries))
+    spark = get_spark(settings)
+    return stage(spark, files, job, entries, lake.staging(run_id))
+
+
+@task(cache_policy=NO_CACHE)
+def rewrite_replaced(run_id: str, replaced: list[str], settings: Settings) -> dict[str, list[str]]:
+    """For --reingest: rewrite the partitions holding the replaced files' rows, without those rows."""
+    lake = Lake(settings.lake, settings.keep_versions)
+    spark = get_spark(settings)
+    dropped: dict[str, list[str]] = {}
+    for table in (REQUESTS, QUARANTINE):
+        part = table.partition_by[0]
+        current = lake.read(spark, table.name)
+        old = F.col("source_file").isin(replaced)
+        values = [r[0] for r in current.where(old).select(part).distinct().collect()]  # partition values only
+        dropped[table.name] = [f"{part}={v}" for v in values]
+        if values:
+            (
+                current.where(F.col(part).isin(values) & ~old)
+                .write.mode("overwrite")
+                .partitionBy(part)
+                .parquet(str(lake.staging(run_id) / f"rewrite_{table.name}"))
+            )
+    return dropped
+
+
+@task(cache_policy=NO_CACHE)
+def validate_staged(run_id: str, counts: list[dict], settings: Settings) -> list[Verdict]:
+    """Run the requests and quarantine suites on what was staged, with the reader's counts as parameters."""
+    lake = Lake(settings.lake, settings.keep_versions)
+    spark = get_spark(settings)
+    staging = lake.staging(run_id)
+    read = sum(c["lines_read"] for c in counts)
+    quarantined = sum(c["lines_quarantined"] for c in counts)
+    blank = sum(c["lines_blank"] for c in counts)
+
+    def staged(table) -> object:
+        path = staging / table.name
+        if not path.exists():
+            return spark.createDataFrame([], table.spark_schema())
+        return spark.read.schema(table.spark_schema()).parquet(str(path))
+
+    now = datetime.now(timezone.utc)
+    verdicts = validate(
+        staged(REQUESTS),
+        "requests",
+        run_id=run_id,
+        stage="ingest",
+        parameters={
+            "min_event_time": settings.min_event_time,
+            "max_event_time": now + settings.max_future_skew,
+            "expected_requests": read - quarantined - blank,
+        },
+    )
+    verdicts += validate(
+        staged(QUARANTINE),
+        "quarantine",
+        run_id=run_id,
+        stage="ingest",
+        parameters={
+            "expected_quarantine": quarantined,
+            "quarantine_warn_rows": math.floor(settings.quarantine_warn_share * read),
+            "quarantine_fail_rows": math.floor(settings.quarantine_fail_share * read),
+        },
+    )
+    logger = get_run_logger()
+    for v in verdicts:
+        if not v.success:
+            (logger.error if v.severity == "critical" else logger.warning)("expectation failed: %s", v.describe())
+    return verdicts
+
+
+def _verdict_rows(verdicts: list[Verdict]) -> list[tuple]:
+    return [tuple(asdict(v)[c] for c in DQ_RESULTS.names) for v in verdicts]
+
+
+@task(cache_policy=NO_CACHE)
+def publish(
+    run_id: str,
+    fmt: str,
+    plan_: Plan,
+    counts: list[dict],
+    dropped: dict[str, list[str]],
+    verdicts: list[Verdict],
+    settings: Settings,
+) -> None:
+    """Publish requests, quarantine, ingest_manifest and dq_results together; only dq_results on a failed gate."""
+    lake = Lake(settings.lake, settings.keep_versions)
+    spark = get_spark(settings)
+    staging = lake.staging(run_id)
+    passed = all(v.success for v in verdicts if v.severity == "critical")
+    spark.createDataFrame(_verdict_rows(verdicts), DQ_RESULTS.spark_schema()).coalesce(1).write.parquet(
+        str(staging / "dq_results")
+    )
+    versions = {"dq_results": lake.build_version("dq_results", run_id, add=[staging / "dq_results"])}
+    if passed and plan_.to_ingest:
+        now = datetime.now(timezone.utc)
+        by_path = {c["source_file"]: c for c in counts}
+        rows = [
+            (f.path, f.size, f.sha256, fmt, *(by_path[f.path][k] for k in ("lines_read", "lines_parsed", "lines_quarantined", "lines_blank", "read_error")), run_id, now)
+            for f in plan_.to_ingest
+        ]
+        replaced = [f.path for f in plan_.replace]
+        new_rows = spark.createDataFrame(rows, INGEST_MANIFEST.spark_schema())
+        manifest = lake.read(spark, "ingest_manifest").where(~F.col("source_file").isin([f.path for f in plan_.to_ingest]))
+        manifest.unionByName(new_rows).coalesce(1).write.parquet(str(staging / "ingest_manifest"))
+        versions["ingest_manifest"] = lake.build_version(
+            "ingest_manifest", run_id, add=[staging / "ingest_manifest"], keep_current=False
+        )
+        for table in ("requests", "quarantine"):
+            versions[table] = lake.build_version(
+                table,
+                run_id,
+                add=[staging / table, staging / f"rewrite_{table}"],
+                drop_partitions=set(dropped.get(table, [])) if replaced else set(),
+            )
+    lake.publish(run_id, versions)
+
+
+@flow(name="ingest", log_prints=True)
+def ingest_flow(
+    source: str,
+    fmt: str = "jsonl",
+    lake: str | None = None,
+    watchlist: str | None = None,
+    reingest: bool = False,
+    config: str | None = None,
+) -> dict:
+    """Ingest access logs from `source` into the lake; returns the run summary."""
+    started = time.monotonic()
+    settings = load_settings(Path(config) if config else None).with_overrides(lake=Path(lake) if lake else None)
+    store = Lake(settings.lake, settings.keep_versions)
+    run_id = new_run_id("ingest")
+    logger = get_run_logger()
+    store.open(fingerprint(load_key(settings)))
+    with store.lock():
+        if store.recover():
+            logger.warning("finished a publish that an earlier run left half done")
+        found = discover(source, fmt, settings, reingest)
+        counts: list[dict] = []
+        verdicts: list[Verdict] = []
+        if found.to_ingest:
+            files = [f.path for f in found.to_ingest]
+            counts = parse_files(run_id, fmt, files, settings, watchlist)
+            dropped = rewrite_replaced(run_id, [f.path for f in found.replace], settings) if found.replace else {}
+            verdicts = validate_staged(run_id, counts, settings)
+            publish(run_id, fmt, found, counts, dropped, verdicts, settings)
+        store.recover()  # drops this run's staging
+    summary = {
+        "run_id": run_id,
+        "lake": str(store.root),
+        "files": len(found.to_ingest),
+        "files_already_ingested": len(found.unchanged),
+        "files_unreadable": [f"{p} ({why})" for p, why in found.unreadable],
+        "files_skipped": len(found.skipped),
+        "files_with_read_errors": [f"{c['source_file']} ({c['read_error']})" for c in counts if c["read_error"]],
+        "lines": sum(c["lines_read"] for c in counts),
+        "parsed": sum(c["lines_parsed"] for c in counts),
+        "quarantined": sum(c["lines_quarantined"] for c in counts),
+        "blank": sum(c["lines_blank"] for c in counts),
+        "warnings": [v.describe() for v in verdicts if not v.success and v.severity != "critical"],
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    failed = [v.describe() for v in verdicts if not v.success and v.severity == "critical"]
+    if failed:
+        raise QualityGateError("ingest not published; critical expectations failed:\n  " + "\n  ".join(failed))
+    return summary

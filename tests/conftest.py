@@ -1,0 +1,55 @@
+"""Shared fixtures: one SparkSession for the whole test session, settings pointing at tmp dirs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from enumwatch.settings import Settings, load_settings
+
+TEST_KEY = "test-pseudonym-key-0123456789abcdef"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+APACHE_SAMPLE = SHARED / "data" / "real" / "apache_combined_2015-05.log"
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """The one local SparkSession: local[1], one shuffle partition, UI off."""
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", __import__("sys").executable)
+    session = (
+        SparkSession.builder.master("local[1]")
+        .appName("enumwatch-tests")
+        .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.default.parallelism", "1")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Default settings with the lake in tmp, a fixed test key and local[1] Spark."""
+    env = {"ENUMWATCH_PSEUDONYM_KEY": TEST_KEY, "ENUMWATCH_LAKE": str(tmp_path / "lake"), "SPARK_MASTER": "local[1]"}
+    return load_settings(env=env).with_overrides(shuffle_partitions=1, key_file=tmp_path / "unused.key")
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """A real Prefect API (temporary local server with its own database) for flow tests."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
