@@ -30,12 +30,26 @@ def _settings(args: argparse.Namespace):
     return settings.with_overrides(lake=Path(args.lake) if getattr(args, "lake", None) else None)
 
 
+def _abs(path) -> str | None:
+    return str(Path(path).absolute()) if path else None
+
+
+def _require_source(source: Path) -> None:
+    from enumwatch.discovery import SourceError
+
+    # Checked before the flow starts, so a typo ends in one line, not Prefect's task tracebacks.
+    if not source.exists() and not source.is_symlink():
+        raise SourceError(f"source path does not exist: {source}")
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Run the ingest flow and print its summary."""
     from pipelines.ingest import ingest_flow
 
+    source = Path(args.source).absolute()
+    _require_source(source)
     summary = ingest_flow(
-        source=str(Path(args.source).absolute()),
+        source=str(source),
         fmt=args.format,
         lake=args.lake,
         watchlist=str(Path(args.watchlist).absolute()) if args.watchlist else None,
@@ -108,6 +122,72 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_detect(args: argparse.Namespace) -> int:
+    """Run the detect flow and print a one-line summary plus the flags."""
+    from pipelines.detect import detect_flow
+
+    summary = detect_flow(
+        lake=args.lake,
+        watchlist=_abs(args.watchlist),
+        allowlist=_abs(args.allowlist),
+        rules=_abs(args.rules),
+        config=_abs(args.config),
+    )
+    tables = summary["tables"]
+    print(
+        f"detect {summary['run_id']}: {tables['lookups']} lookups, {tables['entity_windows']} entity windows, "
+        f"{tables['campaigns']} campaigns, {tables['flagged_clients']} flagged "
+        f"({tables['allowlisted_hits']} allowlisted kept for audit), {summary['seconds']} s -> {summary['lake']}"
+    )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Ingest then detect in one parent flow, then show the flags."""
+    from pipelines.run import run_flow
+
+    source = Path(args.source).absolute()
+    _require_source(source)
+    result = run_flow(
+        source=str(source),
+        fmt=args.format,
+        lake=args.lake,
+        watchlist=_abs(args.watchlist),
+        allowlist=_abs(args.allowlist),
+        rules=_abs(args.rules),
+        config=_abs(args.config),
+    )
+    print(format_summary(result["ingest"]))
+    args.json, args.min_severity, args.shadow = False, "low", False
+    return cmd_flagged(args)
+
+
+def cmd_flagged(args: argparse.Namespace) -> int:
+    """Print the latest detection run's flags: a readable list, or --json."""
+    from enumwatch.lake import Lake
+    from enumwatch.pseudonym import load_key
+    from enumwatch.report import as_records, describe, latest_flags, to_json, watchlist_names
+    from jobs.session import get_spark
+
+    settings = _settings(args)
+    lake = Lake(settings.lake)
+    if lake.current("flagged_clients") is None:
+        print(f"enumwatch: no detection results in {lake.root} (run 'enumwatch detect' first)", file=sys.stderr)
+        return 1
+    spark = get_spark(settings, "enumwatch-flagged")
+    flags = latest_flags(lake.read(spark, "flagged_clients"), args.min_severity, include_shadow=args.shadow)
+    rows = [row.asDict(recursive=True) for row in flags.toLocalIterator()]
+    records = as_records(rows, watchlist_names(lake.watchlist_path(), load_key(settings)))
+    if args.json:
+        print(to_json(records))
+    elif not records:
+        print("no flagged clients in the latest detection run")
+    else:
+        print(f"{len(records)} flagged in the latest detection run, most severe first:\n")
+        print("\n\n".join(describe(r) for r in records))
+    return 0
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     """Write deterministic sample traffic with planted attacks and labels."""
     from enumwatch.generate import main as generate_main
@@ -144,6 +224,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=100, help="rows shown without --json")
     p.set_defaults(func=cmd_sql)
 
+    p = sub.add_parser("detect", help="find enumerating clients over the lake")
+    p.add_argument("--lake")
+    p.add_argument("--watchlist", help="CSV with a 'name' column (remembered for showing names)")
+    p.add_argument("--allowlist", help="CSV entity_type,entity_value,reason[,expires]")
+    p.add_argument("--rules", help="rules YAML (default config/rules.yaml)")
+    p.set_defaults(func=cmd_detect)
+
+    p = sub.add_parser("run", help="ingest, then detect, in one parent flow")
+    p.add_argument("--source", required=True)
+    p.add_argument("--format", required=True, choices=("jsonl", "combined"))
+    p.add_argument("--lake")
+    p.add_argument("--watchlist")
+    p.add_argument("--allowlist")
+    p.add_argument("--rules")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("flagged", help="the latest detection run's flagged clients")
+    p.add_argument("--lake")
+    p.add_argument("--json", action="store_true", help="print a JSON array of flag objects, nothing else")
+    p.add_argument("--min-severity", default="low", choices=("low", "medium", "high", "critical"))
+    p.add_argument("--shadow", action="store_true", help="include flags raised only by shadow rules")
+    p.set_defaults(func=cmd_flagged)
+
     p = sub.add_parser("generate", help="write deterministic sample traffic with planted attacks")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--days", type=int, default=7)
@@ -162,9 +265,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `enumwatch` console script."""
     _quiet_prefect_defaults()
     args = build_parser().parse_args(argv)
+    from enumwatch.allowlist import AllowlistError
     from enumwatch.discovery import SourceError
     from enumwatch.lake import LakeError
     from enumwatch.pseudonym import PseudonymKeyError
+    from enumwatch.rules import RulesError
     from enumwatch.settings import ConfigError
     from enumwatch.watchlist import WatchlistError
     from jobs.quality import QualityGateError
@@ -180,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         WatchlistError,
         JavaMissingError,
         QualityGateError,
+        RulesError,
+        AllowlistError,
     ) as exc:
         print(f"enumwatch: {exc}", file=sys.stderr)
         return 1

@@ -52,6 +52,19 @@ class Lake:
         else:
             _write_atomic(meta, json.dumps({"key_fingerprint": key_fingerprint, "format": 1}))
 
+    def remember_watchlist(self, path: Path) -> None:
+        """Record where the watchlist lives (its path only), so outputs can show names later."""
+        meta = self.root / "_lake.json"
+        doc = json.loads(meta.read_text())
+        doc["watchlist"] = str(path.absolute())
+        _write_atomic(meta, json.dumps(doc))
+
+    def watchlist_path(self) -> Path | None:
+        """The watchlist last used with this lake, if any."""
+        meta = self.root / "_lake.json"
+        found = json.loads(meta.read_text()).get("watchlist") if meta.exists() else None
+        return Path(found) if found else None
+
     @contextmanager
     def lock(self) -> Iterator[None]:
         """Hold the lake's writer lock; a second writer fails at once instead of interleaving."""

@@ -63,7 +63,8 @@ def _json_fields(df: DataFrame) -> DataFrame:
         return F.try_variant_get(v, f"$.{field}", type_)
 
     ts = get("ts")
-    event_time = F.when(ts.rlike(_RFC3339), F.try_to_timestamp(ts)).when(
+    # RFC 3339 allows a lower-case "t" and "z", which Spark's parser does not.
+    event_time = F.when(ts.rlike(_RFC3339), F.try_to_timestamp(F.upper(ts))).when(
         ts.rlike(_EPOCH_MS), F.timestamp_millis(ts.try_cast("bigint"))
     )
     df = df.withColumn("_v", F.try_parse_json(F.col("_text")))
@@ -132,7 +133,8 @@ def classify(
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     df = lines.withColumn("_text", F.col("line").cast("string"))
     df = _json_fields(df) if fmt == "jsonl" else _combined_fields(df)
-    blank = F.col("read_error").isNull() & (F.col("line_bytes") <= max_line_bytes) & (F.trim(F.col("_text")) == "")
+    # Any whitespace, not just spaces (F.trim): a tab-only line is blank, not invalid JSON.
+    blank = F.col("read_error").isNull() & (F.col("line_bytes") <= max_line_bytes) & F.col("_text").rlike(r"^\s*$")
     status_ok = F.col("status").between(100, 599)
     plausible = F.col("event_time").between(F.lit(min_event_time), F.lit(max_event_time))
     reason = _first_reason(

@@ -160,8 +160,12 @@ def validate_staged(run_id: str, counts: list[dict], settings: Settings) -> list
     return verdicts
 
 
-def _verdict_rows(verdicts: list[Verdict]) -> list[tuple]:
-    return [tuple(asdict(v)[c] for c in DQ_RESULTS.names) for v in verdicts]
+def stage_verdicts(spark, lake: Lake, run_id: str, verdicts: list[Verdict]) -> Path:
+    """Write the run's verdicts to staging and return the new dq_results version (published either way)."""
+    rows = [tuple(asdict(v)[c] for c in DQ_RESULTS.names) for v in verdicts]
+    staged = lake.staging(run_id) / "dq_results"
+    spark.createDataFrame(rows, DQ_RESULTS.spark_schema()).coalesce(1).write.parquet(str(staged))
+    return lake.build_version("dq_results", run_id, add=[staged])
 
 
 @task(cache_policy=NO_CACHE)
@@ -179,10 +183,7 @@ def publish(
     spark = get_spark(settings)
     staging = lake.staging(run_id)
     passed = all(v.success for v in verdicts if v.severity == "critical")
-    spark.createDataFrame(_verdict_rows(verdicts), DQ_RESULTS.spark_schema()).coalesce(1).write.parquet(
-        str(staging / "dq_results")
-    )
-    versions = {"dq_results": lake.build_version("dq_results", run_id, add=[staging / "dq_results"])}
+    versions = {"dq_results": stage_verdicts(spark, lake, run_id, verdicts)}
     if passed and plan_.to_ingest:
         now = datetime.now(timezone.utc)
         by_path = {c["source_file"]: c for c in counts}
@@ -226,6 +227,8 @@ def ingest_flow(
     with store.lock():
         if store.recover():
             logger.warning("finished a publish that an earlier run left half done")
+        if watchlist:
+            store.remember_watchlist(Path(watchlist))
         found = discover(source, fmt, settings, reingest)
         counts: list[dict] = []
         verdicts: list[Verdict] = []

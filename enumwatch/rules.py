@@ -1,0 +1,213 @@
+"""Detection rules as reviewable data: loads and validates config/rules.yaml.
+
+Validation happens here, in plain Python, so a typo in a threshold fails at load time with the file
+and rule named, and unit tests can check the rule file without Spark.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from enumwatch.settings import REPO_ROOT
+
+DEFAULT_RULES = REPO_ROOT / "config" / "rules.yaml"
+SEVERITIES = ("low", "medium", "high", "critical")
+WINDOW_KINDS = ("hour", "day", "7d")
+METRICS = (
+    "lookups",
+    "distinct_ids",
+    "distinct_names",
+    "distinct_watchlist",
+    "hits",
+    "misses",
+    "miss_share",
+    "invalid_id_share",
+    "max_seqs_per_prefix",
+    "consecutive_share",
+    "distinct_clients",
+    "distinct_devices",
+    "distinct_ips",
+    "active_days",
+)
+CAMPAIGN_LINKS = ("device_id", "subnet_user_agent")
+
+
+class RulesError(ValueError):
+    """A rules file that cannot be used, naming the file and the rule."""
+
+
+@dataclass(frozen=True)
+class ThresholdRule:
+    """Fires when every metric reaches its threshold in a window of that kind."""
+
+    name: str
+    description: str
+    severity: str
+    enabled: bool
+    shadow: bool
+    when: dict[str, dict[str, float]]
+
+    def windows(self) -> list[str]:
+        """Window kinds in which every condition has a threshold."""
+        return [w for w in WINDOW_KINDS if all(w in by_window for by_window in self.when.values())]
+
+
+@dataclass(frozen=True)
+class PopulationRule:
+    """Fires when a metric is far above the robust baseline of the same day's population."""
+
+    name: str
+    description: str
+    severity: str
+    enabled: bool
+    shadow: bool
+    metric: str
+    window: str
+    k_mad: float
+    min_population: int
+    min_value: float
+
+
+@dataclass(frozen=True)
+class CampaignRule:
+    """Groups accounts linked by a shared attribute and fires on the group."""
+
+    name: str
+    description: str
+    severity: str
+    enabled: bool
+    shadow: bool
+    link: str
+    min_members: int
+    min_distinct_ids: int
+    min_member_median_ids: float = 0
+    min_disjointness: float = 0
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Everything config/rules.yaml says."""
+
+    source: str
+    hll_lg_config_k: int
+    windows: dict[str, dict[str, Any]]
+    scoring: dict[str, Any]
+    threshold: list[ThresholdRule] = field(default_factory=list)
+    population: list[PopulationRule] = field(default_factory=list)
+    campaigns: list[CampaignRule] = field(default_factory=list)
+
+    def severity_of(self, rule_name: str) -> str:
+        """The base severity of a rule by name."""
+        for rule in [*self.threshold, *self.population, *self.campaigns]:
+            if rule.name == rule_name:
+                return rule.severity
+        raise KeyError(rule_name)
+
+    @property
+    def enabled_windows(self) -> list[str]:
+        """Window kinds the detector computes."""
+        return [w for w in WINDOW_KINDS if self.windows.get(w, {}).get("enabled", False)]
+
+
+def _common(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    for key in ("name", "description", "severity"):
+        if not raw.get(key):
+            raise RulesError(f"{where}: missing '{key}'")
+    if raw["severity"] not in SEVERITIES:
+        raise RulesError(f"{where}: severity must be one of {', '.join(SEVERITIES)}, not {raw['severity']!r}")
+    return {
+        "name": str(raw["name"]),
+        "description": str(raw["description"]),
+        "severity": raw["severity"],
+        "enabled": bool(raw.get("enabled", True)),
+        "shadow": bool(raw.get("shadow", False)),
+    }
+
+
+def _threshold(raw: dict[str, Any], where: str) -> ThresholdRule:
+    when = raw.get("when")
+    if not isinstance(when, dict) or not when:
+        raise RulesError(f"{where}: needs a 'when' mapping of metric -> {{window: threshold}}")
+    parsed: dict[str, dict[str, float]] = {}
+    for metric, by_window in when.items():
+        if metric not in METRICS:
+            raise RulesError(f"{where}: unknown metric {metric!r}; known: {', '.join(METRICS)}")
+        if not isinstance(by_window, dict) or not set(by_window) <= set(WINDOW_KINDS):
+            raise RulesError(f"{where}: thresholds of {metric!r} must be keyed by {', '.join(WINDOW_KINDS)}")
+        try:
+            parsed[metric] = {w: float(v) for w, v in by_window.items()}
+        except (TypeError, ValueError) as exc:
+            raise RulesError(f"{where}: threshold of {metric!r} is not a number") from exc
+    rule = ThresholdRule(**_common(raw, where), when=parsed)
+    if not rule.windows():
+        raise RulesError(f"{where}: no window kind has a threshold for every condition")
+    return rule
+
+
+def _number(raw: dict[str, Any], key: str, where: str, default: float | None = None) -> float:
+    value = raw.get(key, default)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise RulesError(f"{where}: '{key}' must be a number")
+    return value
+
+
+def load_rules(path: Path | None = None) -> RuleSet:
+    """Load and validate a rules file (default config/rules.yaml)."""
+    path = path or DEFAULT_RULES
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RulesError(f"{path}: cannot read rules: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise RulesError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(doc, dict) or doc.get("version") != 1:
+        raise RulesError(f"{path}: expected a mapping with 'version: 1'")
+    ruleset = RuleSet(
+        source=str(path),
+        hll_lg_config_k=int(_number(doc, "hll_lg_config_k", str(path), 14)),
+        windows=doc.get("windows") or {w: {"enabled": True} for w in WINDOW_KINDS},
+        scoring=doc.get("scoring") or {},
+    )
+    names: set[str] = set()
+    for i, raw in enumerate(doc.get("rules") or []):
+        where = f"{path}: rules[{i}] ({raw.get('name', '?')})"
+        if raw.get("kind", "threshold") == "population":
+            common = _common(raw, where)
+            if raw.get("metric") not in METRICS or raw.get("window") not in WINDOW_KINDS:
+                raise RulesError(f"{where}: population rules need a known 'metric' and 'window'")
+            ruleset.population.append(
+                PopulationRule(
+                    **common,
+                    metric=raw["metric"],
+                    window=raw["window"],
+                    k_mad=_number(raw, "k_mad", where),
+                    min_population=int(_number(raw, "min_population", where)),
+                    min_value=_number(raw, "min_value", where, 0),
+                )
+            )
+        else:
+            ruleset.threshold.append(_threshold(raw, where))
+        names.add(raw["name"])
+    for i, raw in enumerate(doc.get("campaigns") or []):
+        where = f"{path}: campaigns[{i}] ({raw.get('name', '?')})"
+        common = _common(raw, where)
+        if raw.get("link") not in CAMPAIGN_LINKS:
+            raise RulesError(f"{where}: 'link' must be one of {', '.join(CAMPAIGN_LINKS)}")
+        ruleset.campaigns.append(
+            CampaignRule(
+                **common,
+                link=raw["link"],
+                min_members=int(_number(raw, "min_members", where)),
+                min_distinct_ids=int(_number(raw, "min_distinct_ids", where)),
+                min_member_median_ids=_number(raw, "min_member_median_ids", where, 0),
+                min_disjointness=_number(raw, "min_disjointness", where, 0),
+            )
+        )
+        names.add(raw["name"])
+    if len(names) != len(ruleset.threshold) + len(ruleset.population) + len(ruleset.campaigns):
+        raise RulesError(f"{path}: rule names must be unique")
+    return ruleset
