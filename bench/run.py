@@ -12,11 +12,9 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -41,66 +39,116 @@ def timed(cmd: list[str], env: dict[str, str]) -> dict:
     return result
 
 
-def count_lines(summary_file: Path) -> int:
-    return json.loads(summary_file.read_text())["total_lines"]
+def dataset(days: int, scale: float, env: dict[str, str]) -> tuple[Path, int, int]:
+    """Generate (once) and describe a data set: its directory, line count and gzip bytes."""
+    data = HERE / "data" / f"d{days}-s{scale:g}"
+    if not (data / "summary.json").exists():
+        print(f"generating {data} ...", flush=True)
+        subprocess.run(
+            [str(BIN / "enumwatch"), "generate", "--out", str(data), "--days", str(days), "--scale", str(scale)],
+            check=True,
+            env=env,
+        )
+    lines = json.loads((data / "summary.json").read_text())["total_lines"]
+    return data, lines, sum(p.stat().st_size for p in (data / "logs").rglob("*.gz"))
+
+
+def enumwatch(command: str, data: Path, lake: Path, env: dict[str, str]) -> dict:
+    """Time one enumwatch command over a data set."""
+    args = [str(BIN / "enumwatch"), command]
+    if command in ("ingest", "run"):
+        args += ["--source", str(data / "logs"), "--format", "jsonl"]
+    args += ["--lake", str(lake), "--watchlist", str(data / "watchlist.csv")]
+    if command in ("detect", "run"):
+        args += ["--allowlist", str(data / "allowlist.csv")]
+    print(f"timing enumwatch {command} on {data.name} ...", flush=True)
+    result = timed(args, env)
+    print(f"  {result['wall']:.1f} s", flush=True)
+    return result
+
+
+def duck(script: str, data: Path, out: Path, env: dict[str, str]) -> dict:
+    """Time one DuckDB baseline script over a data set."""
+    print(f"timing {script} on {data.name} ...", flush=True)
+    result = timed([sys.executable, str(HERE / script), str(data / "logs"), str(out)], env)
+    print(f"  {result['wall']:.1f} s", flush=True)
+    return result
+
+
+def _row(name: str, r: dict, lines: int) -> str:
+    return f"| {name} | {lines:,} | {r['wall']:.1f} | {lines / r['wall']:,.0f} | {r['rss_mib']:,.0f} |"
+
+
+HEAD = "| command | lines | wall s | lines/s | peak RSS of largest process, MiB |\n|---|---|---|---|---|"
+
+
+def bench_ingest(days: int, scale: float, work: Path, env: dict[str, str]) -> str:
+    """Issue 2's figure: enumwatch ingest vs DuckDB read + hash + write on ~1.4M lines."""
+    data, lines, gz = dataset(days, scale, env)
+    base = duck("duckdb_ingest.py", data, work / "duck-ingest", env)
+    ours = enumwatch("ingest", data, work / "lake-ingest", env)
+    return f"""
+### Ingest: `generate --days {days} --scale {scale:g}`, {gz / 1e6:.1f} MB gzip
+
+{HEAD}
+{_row("enumwatch ingest (Prefect flow, Spark, GX checks, publish)", ours, lines)}
+{_row("DuckDB: read gzip JSON, hash lookup values, write Parquet", base, lines)}
+
+Ratio enumwatch / DuckDB wall time: **{ours['wall'] / base['wall']:.2f}x** (target: within 2x).
+"""
+
+
+def bench_end_to_end(days: int, scale: float, work: Path, env: dict[str, str]) -> str:
+    """Issue 3's figures: detect alone, run (ingest + detect + checks) vs DuckDB, and at 10x the data."""
+    rows, ratios, runs = [], [], {}
+    for factor in (1, 10):
+        data, lines, _ = dataset(days, scale * factor, env)
+        lake = work / f"lake-run-{factor}"
+        run = enumwatch("run", data, lake, env)
+        detect = enumwatch("detect", data, lake, env)
+        base = duck("duckdb_detect.py", data, work / f"duck-detect-{factor}", env)
+        runs[factor] = (lines, run)
+        rows += [
+            _row(f"enumwatch run (ingest + detect + checks), x{factor}", run, lines),
+            _row(f"enumwatch detect alone (lake already ingested), x{factor}", detect, lines),
+            _row(f"DuckDB ingest + core detection, x{factor}", base, lines),
+        ]
+        ratios.append(f"x{factor}: enumwatch run / DuckDB = **{run['wall'] / base['wall']:.2f}x** (target <= 3x)")
+    (l1, r1), (l10, r10) = runs[1], runs[10]
+    table = "\n".join(rows)
+    return f"""
+### End to end: `generate --days {days} --scale {scale:g}` and x10
+
+{HEAD}
+{table}
+
+{chr(10).join('- ' + r for r in ratios)}
+- 10x the data ({l10 / l1:.1f}x lines) cost **{r10['wall'] / r1['wall']:.2f}x** the time of `enumwatch run` (target <= 10.5x).
+- Peak RSS of the largest process (the Spark driver JVM): {r1['rss_mib']:,.0f} MiB at x1, {r10['rss_mib']:,.0f} MiB at x10.
+"""
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Generate the data once, then time enumwatch ingest and the DuckDB baseline."""
+    """Run the chosen benchmark suites and append their figures to bench/results.md."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", choices=("ingest", "e2e", "all"), default="all")
     parser.add_argument("--days", type=int, default=7)
-    parser.add_argument("--scale", type=float, default=10.0, help="10 gives about 1.4M lines")
+    parser.add_argument("--ingest-scale", type=float, default=10.0, help="10 gives about 1.4M lines")
+    parser.add_argument("--e2e-scale", type=float, default=1.0, help="x1 and x10 of this scale are run")
     parser.add_argument("--out", type=Path, default=HERE / "results.md")
     args = parser.parse_args(argv)
 
-    data = HERE / "data" / f"d{args.days}-s{args.scale:g}"
     work = HERE / "work"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     env = dict(os.environ, ENUMWATCH_PSEUDONYM_KEY="bench-key-0123456789abcdef0123456789", SPARK_LOCAL_IP="127.0.0.1")
     env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    if not (data / "summary.json").exists():
-        print(f"generating {data} ...", flush=True)
-        subprocess.run(
-            [str(BIN / "enumwatch"), "generate", "--out", str(data), "--days", str(args.days), "--scale", str(args.scale)],
-            check=True,
-            env=env,
-        )
-    lines = count_lines(data / "summary.json")
-    gz_bytes = sum(p.stat().st_size for p in (data / "logs").rglob("*.gz"))
-    print(f"{lines:,} lines, {gz_bytes / 1e6:.1f} MB gzip", flush=True)
-
-    print("timing duckdb baseline ...", flush=True)
-    duck = timed([sys.executable, str(HERE / "duckdb_ingest.py"), str(data / "logs"), str(work / "duck")], env)
-    print(f"  {duck['wall']:.1f} s", flush=True)
-    print("timing enumwatch ingest ...", flush=True)
-    ingest = timed(
-        [str(BIN / "enumwatch"), "ingest", "--source", str(data / "logs"), "--format", "jsonl",
-         "--lake", str(work / "lake"), "--watchlist", str(data / "watchlist.csv")],
-        env,
-    )
-    print(f"  {ingest['wall']:.1f} s", flush=True)
-
-    rows = [
-        ("enumwatch ingest (Prefect flow, Spark local[*], GX checks, publish)", ingest),
-        ("DuckDB: read gzip JSON, hash lookup values, write Parquet", duck),
-    ]
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    table = "\n".join(
-        f"| {name} | {r['wall']:.1f} | {lines / r['wall']:,.0f} | {r['rss_mib']:,.0f} |" for name, r in rows
-    )
-    report = f"""
-## Ingest, {stamp}
-
-Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}.
-Data: `enumwatch generate --days {args.days} --scale {args.scale:g}`: {lines:,} lines in hourly gzip files, {gz_bytes / 1e6:.1f} MB.
-
-| command | wall s | lines/s | peak RSS of largest process, MiB |
-|---|---|---|---|
-{table}
-
-Ratio enumwatch / DuckDB wall time: **{ingest['wall'] / duck['wall']:.2f}x** (target: within 2x).
-"""
+    report = f"\n## {stamp}\n\nMachine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}.\n"
+    if args.suite in ("ingest", "all"):
+        report += bench_ingest(args.days, args.ingest_scale, work, env)
+    if args.suite in ("e2e", "all"):
+        report += bench_end_to_end(args.days, args.e2e_scale, work, env)
     with args.out.open("a", encoding="utf-8") as fh:
         fh.write(report)
     print(report)

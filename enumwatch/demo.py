@@ -1,49 +1,51 @@
 """`enumwatch demo`: a sample with planted attacks, run end to end on the embedded defaults.
 
-It is what a new user runs first, so it shows the whole path: generate -> ingest -> query.
+It is what a new user runs first, so it shows the whole path: generate -> ingest -> detect ->
+the flagged clients with their reasons, next to the generator's own labels.
 """
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 from enumwatch.generate import generate
 
-DEMO_DAYS = 2
-DEMO_SCALE = 0.3
-
-TOP_CLIENTS = """
-SELECT coalesce(client_id, device_id, client_ip) AS client,
-       count(*) AS lookups,
-       count(DISTINCT id_hash) AS distinct_ids,
-       count(DISTINCT name_hash) AS distinct_names,
-       count(DISTINCT watchlist_key) AS watchlist_people
-FROM requests WHERE is_lookup
-GROUP BY 1 ORDER BY distinct_ids DESC, distinct_names DESC LIMIT 10
-"""
+DEMO_DAYS = 3
+DEMO_SCALE = 0.2
 
 
 def run_demo(out: Path, *, lake: str | None, config: Path | None) -> int:
-    """Generate `out`, ingest it into the lake and print the clients with the most distinct targets."""
+    """Generate `out`, run ingest + detect into the lake and print the flags with their reasons."""
     from enumwatch.cli import format_summary
     from enumwatch.lake import Lake
+    from enumwatch.pseudonym import load_key
+    from enumwatch.report import as_records, describe, latest_flags, watchlist_names
     from enumwatch.settings import load_settings
     from jobs.session import get_spark
-    from pipelines.ingest import ingest_flow
+    from pipelines.run import run_flow
 
     summary = generate(out, days=DEMO_DAYS, scale=DEMO_SCALE)
-    print(f"generated {summary['total_lines']} lines in {summary['files']} files under {out}/logs")
-    result = ingest_flow(
+    print(f"generated {summary['total_lines']} lines in {summary['files']} hourly files under {out}/logs")
+    result = run_flow(
         source=str((out / "logs").absolute()),
         fmt="jsonl",
         lake=lake,
         watchlist=str((out / "watchlist.csv").absolute()),
+        allowlist=str((out / "allowlist.csv").absolute()),
         config=str(config) if config else None,
     )
-    print(format_summary(result))
+    print(format_summary(result["ingest"]))
     settings = load_settings(config).with_overrides(lake=Path(lake) if lake else None)
+    store = Lake(settings.lake)
     spark = get_spark(settings, "enumwatch-demo")
-    Lake(settings.lake).read(spark, "requests").createOrReplaceTempView("requests")
-    print("clients with the most distinct ID numbers looked up (planted attackers are in", out / "labels.csv", "):")
-    spark.sql(TOP_CLIENTS).show(truncate=False)
+    rows = [r.asDict(recursive=True) for r in latest_flags(store.read(spark, "flagged_clients"), "low").toLocalIterator()]
+    records = as_records(rows, watchlist_names(store.watchlist_path(), load_key(settings)))
+    with (out / "labels.csv").open(encoding="utf-8") as fh:
+        planted = {(r["entity_type"], r["entity_value"]): r["scenario"] for r in csv.DictReader(fh)}
+    print(f"\n{len(records)} flagged clients, most severe first (planted scenario from {out}/labels.csv in brackets):\n")
+    for record in records:
+        scenario = planted.get((record["entity_type"], record["entity_value"]), "not planted")
+        print(describe(record) + f"\n    [planted: {scenario}]\n")
+    print(f"query the lake: enumwatch sql \"SELECT * FROM flagged_clients\" --lake {store.root}")
     return 0
