@@ -30,6 +30,33 @@ class LookupSpec:
     name_param: str
 
 
+_SEVERITIES = ("low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """Where on-call alerts go and how often one entity may be alerted again."""
+
+    # From ENUMWATCH_WEBHOOK_URL or [alerts] webhook_url; out of repr because a Slack URL embeds its secret.
+    webhook_url: str | None = field(default=None, repr=False)
+    webhook_format: str = "slack"
+    out_dir: Path | None = None
+    min_severity: str = "low"
+    retries: int = 3
+    backoff_seconds: float = 1.0
+    timeout_seconds: float = 10.0
+    # (severity, hours) pairs: a tuple keeps the frozen settings hashable.
+    suppress_hours: tuple[tuple[str, float], ...] = tuple((s, 24.0) for s in _SEVERITIES)
+
+    def suppress_for(self, severity: str) -> timedelta:
+        """How long an alert at `severity` keeps the same entity from being alerted again."""
+        return timedelta(hours=dict(self.suppress_hours).get(severity, 24.0))
+
+    def directory(self, lake: Path) -> Path:
+        """The folder for per-run alert files: out_dir, else `alerts-out` beside the lake."""
+        return (self.out_dir or lake.expanduser().absolute().parent / "alerts-out").expanduser()
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a run needs to know that is not input data."""
@@ -48,6 +75,14 @@ class Settings:
     key_file: Path
     # From ENUMWATCH_PSEUDONYM_KEY only; kept out of repr so it never reaches a log line.
     pseudonym_key: str | None = field(default=None, repr=False)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    # GX Data Docs sites, one per run: [data_docs] path, else <lake>/_docs.
+    docs_dir: Path | None = None
+    docs_keep_runs: int = 50
+
+    def docs_root(self) -> Path:
+        """Where the per-run Data Docs sites go: docs_dir, else `_docs` in the lake root."""
+        return (self.docs_dir or self.lake.expanduser() / "_docs").expanduser().absolute()
 
     def with_overrides(self, **changes: Any) -> "Settings":
         """Return a copy with the given fields replaced, skipping None values (unset CLI flags)."""
@@ -93,6 +128,33 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _alert_settings(raw: Mapping[str, Any], source: Path, env: Mapping[str, str]) -> AlertSettings:
+    fmt = str(_get(raw, "alerts.webhook_format", source))
+    if fmt not in ("slack", "json"):
+        raise ConfigError(f"{source}: 'alerts.webhook_format' must be slack or json, not {fmt!r}")
+    min_severity = str(_get(raw, "alerts.min_severity", source))
+    if min_severity not in _SEVERITIES:
+        raise ConfigError(f"{source}: 'alerts.min_severity' must be one of {', '.join(_SEVERITIES)}")
+    hours = dict(_get(raw, "alerts.suppress_hours", source))
+    unknown = set(hours) - set(_SEVERITIES)
+    if unknown or any(float(h) < 0 for h in hours.values()):
+        raise ConfigError(f"{source}: 'alerts.suppress_hours' takes hours >= 0 for {', '.join(_SEVERITIES)}")
+    retries = int(_get(raw, "alerts.retries", source))
+    if retries < 1:
+        raise ConfigError(f"{source}: 'alerts.retries' must be at least 1")
+    out_dir = str(_get(raw, "alerts.out_dir", source))
+    return AlertSettings(
+        webhook_url=env.get("ENUMWATCH_WEBHOOK_URL") or str(_get(raw, "alerts.webhook_url", source)) or None,
+        webhook_format=fmt,
+        out_dir=Path(out_dir).expanduser() if out_dir else None,
+        min_severity=min_severity,
+        retries=retries,
+        backoff_seconds=float(_get(raw, "alerts.backoff_seconds", source)),
+        timeout_seconds=float(_get(raw, "alerts.timeout_seconds", source)),
+        suppress_hours=tuple((s, float(hours.get(s, 24.0))) for s in _SEVERITIES),
+    )
+
+
 def load_settings(config: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Defaults, then the --config / ENUMWATCH_CONFIG file, then ENUMWATCH_LAKE and SPARK_MASTER."""
     env = os.environ if env is None else env
@@ -106,6 +168,7 @@ def load_settings(config: Path | None = None, env: Mapping[str, str] | None = No
     fail = float(_get(raw, "ingest.quarantine_fail_share", source))
     if not 0 <= warn <= fail <= 1:
         raise ConfigError(f"{source}: need 0 <= quarantine_warn_share <= quarantine_fail_share <= 1")
+    docs_path = str(_get(raw, "data_docs.path", source))
     return Settings(
         lake=Path(env.get("ENUMWATCH_LAKE") or _get(raw, "lake.path", source)).expanduser(),
         keep_versions=int(_get(raw, "lake.keep_versions", source)),
@@ -124,4 +187,7 @@ def load_settings(config: Path | None = None, env: Mapping[str, str] | None = No
         quarantine_fail_share=fail,
         key_file=Path(env.get("ENUMWATCH_KEY_FILE") or _get(raw, "pseudonym.key_file", source)).expanduser(),
         pseudonym_key=env.get("ENUMWATCH_PSEUDONYM_KEY") or None,
+        alerts=_alert_settings(raw, source, env),
+        docs_dir=Path(docs_path).expanduser() if docs_path else None,
+        docs_keep_runs=int(_get(raw, "data_docs.keep_runs", source)),
     )

@@ -26,6 +26,9 @@ from enumwatch.watchlist import load_watchlist
 from jobs.ingest import IngestJob, stage
 from jobs.quality import QualityGateError, Verdict, validate
 from jobs.session import get_spark
+from pipelines.alerts import notify_failure
+from pipelines.data_docs import data_docs
+from pipelines.retries import IO_RETRIES
 from schemas import DQ_RESULTS, INGEST_MANIFEST, QUARANTINE, REQUESTS
 
 
@@ -42,7 +45,7 @@ def _ingested(lake: Lake) -> dict[str, str]:
     return dict(zip(table.column("source_file").to_pylist(), table.column("sha256").to_pylist()))
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
 def discover(source: str, fmt: str, settings: Settings, reingest: bool) -> Plan:
     """List the source and decide what to ingest; refuse files whose content changed."""
     logger = get_run_logger()
@@ -69,7 +72,7 @@ def discover(source: str, fmt: str, settings: Settings, reingest: bool) -> Plan:
     return result
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
 def parse_files(run_id: str, fmt: str, files: list[str], settings: Settings, watchlist: str | None) -> list[dict]:
     """Parse and pseudonymize `files` into the run's staging directory; return per-file counts."""
     logger = get_run_logger()
@@ -92,7 +95,7 @@ def parse_files(run_id: str, fmt: str, files: list[str], settings: Settings, wat
     return stage(spark, files, job, entries, lake.staging(run_id))
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
 def rewrite_replaced(run_id: str, replaced: list[str], settings: Settings) -> dict[str, list[str]]:
     """For --reingest: rewrite the partitions holding the replaced files' rows, without those rows."""
     lake = Lake(settings.lake, settings.keep_versions)
@@ -208,7 +211,7 @@ def publish(
     lake.publish(run_id, versions)
 
 
-@flow(name="ingest", log_prints=True)
+@flow(name="ingest", log_prints=True, on_failure=[notify_failure], on_crashed=[notify_failure])
 def ingest_flow(
     source: str,
     fmt: str = "jsonl",
@@ -232,12 +235,14 @@ def ingest_flow(
         found = discover(source, fmt, settings, reingest)
         counts: list[dict] = []
         verdicts: list[Verdict] = []
+        docs: str | None = None
         if found.to_ingest:
             files = [f.path for f in found.to_ingest]
             counts = parse_files(run_id, fmt, files, settings, watchlist)
             dropped = rewrite_replaced(run_id, [f.path for f in found.replace], settings) if found.replace else {}
             verdicts = validate_staged(run_id, counts, settings)
             publish(run_id, fmt, found, counts, dropped, verdicts, settings)
+            docs = data_docs(run_id, settings)
         store.recover()  # drops this run's staging
     summary = {
         "run_id": run_id,
@@ -253,8 +258,10 @@ def ingest_flow(
         "blank": sum(c["lines_blank"] for c in counts),
         "warnings": [v.describe() for v in verdicts if not v.success and v.severity != "critical"],
         "seconds": round(time.monotonic() - started, 1),
+        "data_docs": docs,
     }
     failed = [v.describe() for v in verdicts if not v.success and v.severity == "critical"]
     if failed:
-        raise QualityGateError("ingest not published; critical expectations failed:\n  " + "\n  ".join(failed))
+        where = f"\n  data docs: {docs}" if docs else ""
+        raise QualityGateError("ingest not published; critical expectations failed:\n  " + "\n  ".join(failed) + where)
     return summary

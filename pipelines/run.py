@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from prefect import flow
 
+from pipelines.alerts import notify_failure
 from pipelines.detect import detect_flow
 from pipelines.ingest import ingest_flow
 
 
-@flow(name="run", log_prints=True)
+@flow(name="run", log_prints=True, on_failure=[notify_failure], on_crashed=[notify_failure])
 def run_flow(
     source: str,
     fmt: str = "jsonl",
