@@ -7,6 +7,7 @@ stderr and a non-zero exit, not a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -77,6 +78,8 @@ def format_summary(summary: dict) -> str:
         lines.append(f"  {summary['files_skipped']} files ignored for their extension")
     for warning in summary["warnings"]:
         lines.append(f"  warning: {warning}")
+    if summary.get("data_docs"):
+        lines.append(f"  data docs: {summary['data_docs']}")
     return "\n".join(lines)
 
 
@@ -108,6 +111,10 @@ def cmd_sql(args: argparse.Namespace) -> int:
         print(f"enumwatch: no lake at {lake.root} (run 'enumwatch ingest' first or pass --lake)", file=sys.stderr)
         return 1
     spark = get_spark(settings, "enumwatch-sql")
+    if args.query is None:
+        from enumwatch.cli_analyst import sql_prompt
+
+        return sql_prompt(spark, lake, limit=args.limit)
     for name in LAKE_TABLES:
         lake.read(spark, name).createOrReplaceTempView(name)
     result = spark.sql(args.query)
@@ -124,22 +131,38 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 def cmd_detect(args: argparse.Namespace) -> int:
     """Run the detect flow and print a one-line summary plus the flags."""
+    from enumwatch.errors import UserError
     from pipelines.detect import detect_flow
 
+    if getattr(args, "date_from", None) and args.date_to < args.date_from:
+        raise UserError(f"--to {args.date_to} is before --from {args.date_from}")
     summary = detect_flow(
         lake=args.lake,
         watchlist=_abs(args.watchlist),
         allowlist=_abs(args.allowlist),
         rules=_abs(args.rules),
         config=_abs(args.config),
+        full=getattr(args, "full", False),
+        backfill_from=getattr(args, "date_from", None),
+        backfill_to=getattr(args, "date_to", None),
     )
-    tables = summary["tables"]
-    print(
-        f"detect {summary['run_id']}: {tables['lookups']} lookups, {tables['entity_windows']} entity windows, "
-        f"{tables['campaigns']} campaigns, {tables['flagged_clients']} flagged "
-        f"({tables['allowlisted_hits']} allowlisted kept for audit), {summary['seconds']} s -> {summary['lake']}"
-    )
+    print(format_detect_summary(summary))
     return 0
+
+
+def format_detect_summary(summary: dict) -> str:
+    """One line about a detection run, and where its Data Docs are."""
+    tables = summary["tables"]
+    if not tables:
+        return f"detect {summary['run_id']}: nothing new to detect ({summary['mode']}), {summary['seconds']} s"
+    dates = summary["dates"]
+    shown = ", ".join(dates[:5]) + (f" and {len(dates) - 5} more" if len(dates) > 5 else "")
+    return (
+        f"detect {summary['run_id']} ({summary['mode']}, event dates {shown}): {tables['lookups']} lookups, "
+        f"{tables['entity_windows']} entity windows, {tables['campaigns']} campaigns, "
+        f"{tables['flagged_clients']} flagged ({tables['allowlisted_hits']} allowlisted kept for audit), "
+        f"{tables['exposures']} exposures, {summary['seconds']} s -> {summary['lake']}"
+    ) + (f"\n  data docs: {summary['data_docs']}" if summary.get("data_docs") else "")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -158,6 +181,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         config=_abs(args.config),
     )
     print(format_summary(result["ingest"]))
+    if result["detect"].get("data_docs"):
+        print(f"detect data docs: {result['detect']['data_docs']}")
     args.json, args.min_severity, args.shadow = False, "low", False
     return cmd_flagged(args)
 
@@ -203,6 +228,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.out), lake=args.lake, config=args.config)
 
 
+# Modules that add subcommands with a `register(subparsers)` function, imported only when parsing.
+EXTENSIONS: tuple[str, ...] = ("enumwatch.cli_oncall", "enumwatch.cli_analyst")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="enumwatch", description=__doc__.splitlines()[0])
@@ -218,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("sql", help="run Spark SQL over the lake tables")
-    p.add_argument("query")
+    p.add_argument("query", nargs="?", help="the statement; without it, an interactive prompt")
     p.add_argument("--lake")
     p.add_argument("--json", action="store_true", help="print a JSON array of row objects, nothing else")
     p.add_argument("--limit", type=int, default=100, help="rows shown without --json")
@@ -229,6 +258,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--watchlist", help="CSV with a 'name' column (remembered for showing names)")
     p.add_argument("--allowlist", help="CSV entity_type,entity_value,reason[,expires]")
     p.add_argument("--rules", help="rules YAML (default config/rules.yaml)")
+    p.add_argument("--full", action="store_true", help="recompute every date, not only what new data touched")
+    p.set_defaults(func=cmd_detect)
+
+    p = sub.add_parser("backfill", help="recompute detection for a range of event dates (idempotent)")
+    p.add_argument("--from", dest="date_from", required=True, type=date.fromisoformat, help="first date, YYYY-MM-DD")
+    p.add_argument("--to", dest="date_to", required=True, type=date.fromisoformat, help="last date, YYYY-MM-DD")
+    p.add_argument("--lake")
+    p.add_argument("--watchlist")
+    p.add_argument("--allowlist")
+    p.add_argument("--rules")
     p.set_defaults(func=cmd_detect)
 
     p = sub.add_parser("run", help="ingest, then detect, in one parent flow")
@@ -258,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="demo", help="where the sample goes (default ./demo)")
     p.add_argument("--lake", help="lake directory (default ./lake)")
     p.set_defaults(func=cmd_demo)
+    for module in EXTENSIONS:
+        importlib.import_module(module).register(sub)
     return parser
 
 
@@ -267,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from enumwatch.allowlist import AllowlistError
     from enumwatch.discovery import SourceError
+    from enumwatch.errors import UserError
     from enumwatch.lake import LakeError
     from enumwatch.pseudonym import PseudonymKeyError
     from enumwatch.rules import RulesError
@@ -287,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         QualityGateError,
         RulesError,
         AllowlistError,
+        UserError,
     ) as exc:
         print(f"enumwatch: {exc}", file=sys.stderr)
         return 1

@@ -132,7 +132,8 @@ class Lake:
         if keep_current and current is not None:
             for src in current.rglob("*"):
                 rel = src.relative_to(current)
-                if src.is_file() and rel.parts[0] not in drop_partitions:
+                partitions = {"/".join(rel.parts[: i + 1]) for i in range(len(rel.parts) - 1)}
+                if src.is_file() and not partitions & drop_partitions:
                     (target / rel).parent.mkdir(parents=True, exist_ok=True)
                     os.link(src, target / rel)
         for staged in add:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 from functools import reduce
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from enumwatch.rules import RuleSet
 from jobs.campaigns import campaigns as find_campaigns
 from jobs.flags import all_hits, allow_frame, campaign_totals, entity_totals, flag, split_allowlisted
 from jobs.lookups import to_lookups
-from jobs.windows import entity_hours, entity_prefix_hours, entity_windows
+from jobs.windows import ENTITY, entity_hours, entity_prefix_hours, entity_windows, seven_day_ends
+from jobs.exposures import exposures
 from schemas import CAMPAIGNS, LAKE_TABLES, Table
 
 DETECTION_TABLES = (
@@ -33,7 +35,31 @@ DETECTION_TABLES = (
     "campaigns",
     "flagged_clients",
     "allowlisted_hits",
+    "exposures",
 )
+# Tables a run rewrites partition by partition (the dates it recomputes); the others gain the run's rows.
+PARTITIONED = ("lookups", "entity_hours", "entity_prefix_hours", "entity_windows")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one detection run recomputes: event dates, and days whose 7-day windows change."""
+
+    mode: str
+    dates: list[date]
+    window_ends: list[date]
+
+    def dropped_partitions(self, table: str) -> set[str]:
+        """Partition directories of `table` this run replaces."""
+        days = {"hour": self.dates, "day": self.dates, "7d": [e - timedelta(days=6) for e in self.window_ends]}
+        if table == "entity_windows":
+            return {f"window={kind}/window_date={d}" for kind, ds in days.items() for d in ds}
+        return {f"event_date={d}" for d in self.dates}
+
+    @property
+    def context(self) -> tuple[date, date]:
+        """The event dates any recomputed window reads: the 6 days before the first end, to the last."""
+        return min(self.window_ends or self.dates) - timedelta(days=6), max(self.window_ends or self.dates)
 
 
 def _write(df: DataFrame, table: Table, staging: Path) -> DataFrame:
@@ -45,38 +71,99 @@ def _write(df: DataFrame, table: Table, staging: Path) -> DataFrame:
     return df.sparkSession.read.schema(table.spark_schema()).parquet(path)
 
 
+def _in_dates(dates: list[date]) -> F.Column:
+    return F.col("event_date").isin([F.lit(d) for d in dates])
+
+
+def _context(new: DataFrame, published: DataFrame, scope: Scope) -> DataFrame:
+    """New rows for the recomputed dates plus published rows of the other dates the windows read."""
+    first, last = scope.context
+    kept = published.where(F.col("event_date").between(F.lit(first), F.lit(last)) & ~_in_dates(scope.dates))
+    return new.unionByName(kept)
+
+
 def stage(
     spark: SparkSession,
     requests: DataFrame,
+    published: dict[str, DataFrame],
     ruleset: RuleSet,
     allowlist: list[AllowEntry],
     *,
+    scope: Scope,
     run_id: str,
     detected_at: datetime,
     staging: Path,
 ) -> dict[str, int]:
-    """Compute every detection table from `requests` into `staging`; return their row counts."""
+    """Recompute the detection tables for `scope` into `staging`; return their row counts.
+
+    `published` holds the current lookups, entity_hours and entity_prefix_hours, which supply the
+    days a 7-day window reads but this run does not recompute.
+    """
     t = LAKE_TABLES
-    lookups = _write(to_lookups(requests).repartition("event_date"), t["lookups"], staging)
-    hours = _write(entity_hours(lookups, ruleset.hll_lg_config_k), t["entity_hours"], staging)
+    k = ruleset.hll_lg_config_k
+    fresh = requests.where(_in_dates(scope.dates))
+    lookups = _write(to_lookups(fresh).repartition("event_date"), t["lookups"], staging)
+    hours = _write(entity_hours(lookups, k), t["entity_hours"], staging)
     prefix_hours = _write(entity_prefix_hours(lookups), t["entity_prefix_hours"], staging)
-    windows = _write(entity_windows(hours, prefix_hours, ruleset.enabled_windows), t["entity_windows"], staging)
-    groups = [find_campaigns(lookups, r, ruleset.hll_lg_config_k) for r in ruleset.campaigns if r.enabled]
+    kinds = ruleset.enabled_windows
+    windows = entity_windows(hours, prefix_hours, [w for w in kinds if w != "7d"])
+    if "7d" in kinds and scope.window_ends:
+        week = entity_windows(
+            _context(hours, published["entity_hours"], scope),
+            _context(prefix_hours, published["entity_prefix_hours"], scope),
+            ["7d"],
+            scope.window_ends,
+        )
+        windows = windows.unionByName(week)
+    windows = _write(windows, t["entity_windows"], staging)
+    recent = _context(lookups, published["lookups"], scope)
+    groups = [find_campaigns(recent, r, k) for r in ruleset.campaigns if r.enabled]
     found = reduce(DataFrame.unionByName, groups) if groups else spark.createDataFrame([], CAMPAIGNS.spark_schema())
     found = found.withColumn("detect_run_id", F.lit(run_id)).withColumn("detect_date", F.lit(detected_at.date()))
     found = _write(found.coalesce(1), CAMPAIGNS, staging)
     allowed = allow_frame(spark, allowlist)
     hits = all_hits(windows, found, ruleset, allowed)
-    totals = entity_totals(hours).unionByName(campaign_totals(found))
+    all_hours = published["entity_hours"].where(~_in_dates(scope.dates)).unionByName(hours)
+    touched = all_hours.join(hits.select(*ENTITY).distinct(), ENTITY, "left_semi")
+    totals = entity_totals(touched).unionByName(campaign_totals(found))
     flags = flag(hits, totals, ruleset, run_id=run_id, detected_at=detected_at)
     keep, audit = split_allowlisted(flags, allowed)
-    _write(keep.coalesce(1), t["flagged_clients"], staging)
+    keep = _write(keep.coalesce(1), t["flagged_clients"], staging)
     _write(audit.coalesce(1), t["allowlisted_hits"], staging)
-    return {name: spark.read.parquet(str(staging / name)).count() for name in DETECTION_TABLES}
+    _write(exposures(recent, keep).coalesce(1), t["exposures"], staging)
+    # With the schema given, a table the run left empty (no campaigns, no allowlisted hits) counts 0
+    # instead of failing schema inference on a directory without Parquet files.
+    return {
+        name: spark.read.schema(t[name].spark_schema()).parquet(str(staging / name)).count() for name in DETECTION_TABLES
+    }
+
+
+def plan(
+    requests: DataFrame, covered: set[str], mode: str, backfill: tuple[date, date] | None = None
+) -> tuple[Scope, list[str]]:
+    """What a run recomputes, and the ingest runs it will have covered.
+
+    incremental: the event dates of requests from ingest runs no detection has taken in yet (late
+    events included: they touch their own dates); full: every date; backfill: the given range.
+    """
+    pairs = requests.select("event_date", "ingest_run_id").distinct()
+    if mode == "incremental":
+        pairs = pairs.where(~F.col("ingest_run_id").isin(sorted(covered)))
+    rows = pairs.collect()  # one row per (date, ingest run): small
+    runs = sorted(covered | {r["ingest_run_id"] for r in rows})
+    last = requests.agg(F.max("event_date")).first()[0]
+    if mode == "backfill":
+        first_day, last_day = backfill
+        dates = [first_day + timedelta(days=i) for i in range((last_day - first_day).days + 1)]
+        runs = sorted(covered)
+    else:
+        dates = sorted({r["event_date"] for r in rows})
+    ends = seven_day_ends(dates, last) if last else []
+    return Scope(mode, dates, ends), runs
 
 
 def main(argv: list[str] | None = None) -> int:
-    """spark-submit entry: detect over the lake's requests into --staging and print table row counts."""
+    """spark-submit entry: a full detection over the lake's requests into --staging; prints table row counts."""
     from enumwatch.allowlist import load_allowlist
     from enumwatch.lake import Lake
     from enumwatch.rules import load_rules
@@ -93,12 +180,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = load_settings(args.config).with_overrides(lake=args.lake)
     spark = get_spark(settings, "enumwatch-detect")
+    lake = Lake(settings.lake)
     now = datetime.now(timezone.utc)
+    requests = lake.read(spark, "requests")
+    scope, _ = plan(requests, set(), "full")
     counts = stage(
         spark,
-        Lake(settings.lake).read(spark, "requests"),
+        requests,
+        {name: lake.read(spark, name) for name in PARTITIONED[:3]},
         load_rules(args.rules),
         load_allowlist(args.allowlist, now.date()),
+        scope=scope,
         run_id=args.run_id,
         detected_at=now,
         staging=args.staging,

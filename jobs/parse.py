@@ -56,6 +56,12 @@ def _status(text: Column) -> Column:
     return F.when(text.rlike(r"^\s*\d{1,3}\s*$"), F.trim(text).try_cast("int"))
 
 
+def _unset_as_null(value: Column) -> Column:
+    # nginx's escape=json logs an unset variable as "" (and many gateways as "-"): that is no value,
+    # not one shared client called "".
+    return F.when(~F.trim(value).isin("", "-"), value)
+
+
 def _json_fields(df: DataFrame) -> DataFrame:
     v = F.col("_v")
 
@@ -75,7 +81,7 @@ def _json_fields(df: DataFrame) -> DataFrame:
         "status": _status(get("status")),
         "bytes_sent": get("bytes_sent", "bigint"),
         "latency_ms": get("latency_ms", "double"),
-        **{f: get(f) for f in OPTIONAL_STRING_FIELDS},
+        **{f: _unset_as_null(get(f)) for f in OPTIONAL_STRING_FIELDS},
     }
     missing = [(get(f).isNull() | (F.trim(get(f)) == ""), f"missing_field:{f}") for f in REQUIRED_JSON_FIELDS]
     reason = _first_reason(

@@ -7,6 +7,8 @@ under one ID prefix are kept as exact sets (at most 1000 values each), which mer
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -63,8 +65,12 @@ def entity_prefix_hours(lookups: DataFrame) -> DataFrame:
     )
 
 
-def _window_keys(df: DataFrame, kind: str, last_date: Column) -> DataFrame:
-    """Tag rows of an hourly table with the window(s) of `kind` they fall in."""
+def _window_keys(df: DataFrame, kind: str, ends: Column) -> DataFrame:
+    """Tag rows of an hourly table with the window(s) of `kind` they fall in.
+
+    `ends` (array<date>) lists the days whose sliding 7-day windows are wanted: a row of day d
+    belongs to the windows ending on those of d .. d+6 that are listed.
+    """
     if kind == "hour":
         return df.withColumn("window_start", F.col("hour_start")).withColumn(
             "window_end", F.col("hour_start") + F.expr("INTERVAL 1 HOUR")
@@ -72,10 +78,9 @@ def _window_keys(df: DataFrame, kind: str, last_date: Column) -> DataFrame:
     if kind == "day":
         start = F.col("event_date").cast("timestamp")
         return df.withColumn("window_start", start).withColumn("window_end", start + F.expr("INTERVAL 1 DAY"))
-    # Sliding 7 days: a row of day d belongs to the windows ending on d .. d+6 (up to the last day of data).
-    ends = F.sequence(F.col("event_date"), F.least(F.date_add("event_date", 6), last_date))
+    wanted = F.filter(F.sequence(F.col("event_date"), F.date_add("event_date", 6)), lambda e: F.array_contains(ends, e))
     return (
-        df.withColumn("_end", F.explode(ends))
+        df.withColumn("_end", F.explode(wanted))
         .withColumn("window_start", F.date_sub("_end", 6).cast("timestamp"))
         .withColumn("window_end", F.date_add("_end", 1).cast("timestamp"))
         .drop("_end")
@@ -90,10 +95,10 @@ def _union_sets(col: str) -> Column:
     return F.array_distinct(F.flatten(F.collect_list(col)))
 
 
-def _prefix_features(prefix_hours: DataFrame, kind: str, last_date: Column) -> DataFrame:
+def _prefix_features(prefix_hours: DataFrame, kind: str, ends: Column) -> DataFrame:
     keys = [*ENTITY, "window_start", "window_end"]
     per_prefix = (
-        _window_keys(prefix_hours, kind, last_date)
+        _window_keys(prefix_hours, kind, ends)
         .groupBy(*keys, "id_prefix_hash")
         .agg(_union_sets("seqs").alias("seqs"))
         .withColumn("n", F.size("seqs"))
@@ -105,14 +110,21 @@ def _prefix_features(prefix_hours: DataFrame, kind: str, last_date: Column) -> D
     )
 
 
-def entity_windows(hours: DataFrame, prefix_hours: DataFrame, kinds: list[str]) -> DataFrame:
-    """Merge hourly rows into every window of each kind in `kinds` (hour, day, 7d)."""
-    last_date = F.lit(hours.agg(F.max("event_date")).first()[0])  # one value: the last day with data
+def seven_day_ends(dates: list[date], last: date) -> list[date]:
+    """The days whose 7-day windows include any of `dates`, up to the last day with data."""
+    return sorted({d + timedelta(days=k) for d in dates for k in range(7) if d + timedelta(days=k) <= last})
+
+
+def entity_windows(
+    hours: DataFrame, prefix_hours: DataFrame, kinds: list[str], ends_7d: list[date] = ()
+) -> DataFrame:
+    """Merge hourly rows into every hour and day window of `hours`, and the 7-day windows ending on the given days."""
+    ends = F.array(*[F.lit(d) for d in ends_7d]).cast("array<date>")
     frames = []
     for kind in kinds:
         keys = [*ENTITY, "window_start", "window_end"]
         merged = (
-            _window_keys(hours, kind, last_date)
+            _window_keys(hours, kind, ends)
             .groupBy(*keys)
             .agg(
                 *[F.sum(c).alias(c) for c in ("lookups", "hits", "misses", "id_lookups", "invalid_ids")],
@@ -125,7 +137,7 @@ def entity_windows(hours: DataFrame, prefix_hours: DataFrame, kinds: list[str]) 
             )
         )
         frames.append(
-            merged.join(_prefix_features(prefix_hours, kind, last_date), keys, "left").withColumn("window", F.lit(kind))
+            merged.join(_prefix_features(prefix_hours, kind, ends), keys, "left").withColumn("window", F.lit(kind))
         )
     out = frames[0]
     for frame in frames[1:]:

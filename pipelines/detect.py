@@ -1,16 +1,19 @@
 """The `detect` flow: lookups -> entity_windows -> flagged_clients / campaigns, checked, then published.
 
-The whole detection is recomputed from `requests` on each run (see the closing notes for the
-incremental plan) and published all-or-nothing: derived tables are replaced, per-run tables
-(flagged_clients, campaigns, allowlisted_hits) gain this run's rows, dq_results always gains the verdicts.
+A run recomputes only what new data touched: the event dates of requests from ingest runs no
+detection has taken in yet (late events included), and the 7-day windows that contain those dates.
+`--full` recomputes everything; `backfill` recomputes a date range. Publishing is all-or-nothing:
+the recomputed partitions are swapped in, per-run tables (flagged_clients, campaigns,
+allowlisted_hits, exposures, detect_runs) gain this run's rows, dq_results always gains the verdicts.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
+import pyarrow.parquet as pq
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pyspark.sql import functions as F
@@ -20,27 +23,53 @@ from enumwatch.lake import Lake
 from enumwatch.rules import load_rules
 from enumwatch.settings import Settings, load_settings
 from jobs import detect as detect_job
+from jobs.detect import Scope
 from jobs.quality import QualityGateError, Verdict, validate
 from jobs.session import get_spark
+from pipelines.alerts import alerts_flow, notify_failure
+from pipelines.data_docs import data_docs
 from pipelines.ingest import new_run_id, stage_verdicts
-from schemas import LAKE_TABLES
+from pipelines.retries import IO_RETRIES
+from schemas import DETECT_RUNS, LAKE_TABLES
 
-REPLACED = ("lookups", "entity_hours", "entity_prefix_hours", "entity_windows")
-APPENDED = ("flagged_clients", "campaigns", "allowlisted_hits")
 SUITES = ("lookups", "entity_windows", "campaigns", "flagged_clients")
 
 
-@task(cache_policy=NO_CACHE)
-def build_tables(run_id: str, settings: Settings, rules: str | None, allowlist: str | None, now: datetime) -> dict:
-    """Compute every detection table into the run's staging directory; return their row counts."""
+def _covered(lake: Lake) -> set[str]:
+    current = lake.current("detect_runs")
+    if current is None or not any(current.glob("*.parquet")):
+        return set()
+    runs = pq.read_table(current, columns=["ingest_runs"]).column("ingest_runs").to_pylist()
+    return {run for row in runs for run in row}
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def plan_scope(settings: Settings, mode: str, backfill: tuple[date, date] | None) -> tuple[Scope, list[str]]:
+    """Decide the dates and 7-day windows this run recomputes."""
+    lake = Lake(settings.lake, settings.keep_versions)
+    spark = get_spark(settings)
+    scope, runs = detect_job.plan(lake.read(spark, "requests"), _covered(lake), mode, backfill)
+    get_run_logger().info(
+        "%s detection: %d event dates, %d 7-day windows to recompute", mode, len(scope.dates), len(scope.window_ends)
+    )
+    return scope, runs
+
+
+@task(cache_policy=NO_CACHE, **IO_RETRIES)
+def build_tables(
+    run_id: str, settings: Settings, scope: Scope, rules: str | None, allowlist: str | None, now: datetime
+) -> dict:
+    """Compute the detection tables for `scope` into the run's staging directory; return their row counts."""
     lake = Lake(settings.lake, settings.keep_versions)
     spark = get_spark(settings)
     get_run_logger().info("detecting over %s with rules %s", lake.path("requests"), rules or "config/rules.yaml")
     return detect_job.stage(
         spark,
         lake.read(spark, "requests"),
+        {name: lake.read(spark, name) for name in ("lookups", "entity_hours", "entity_prefix_hours")},
         load_rules(Path(rules) if rules else None),
         load_allowlist(Path(allowlist) if allowlist else None, now.date()),
+        scope=scope,
         run_id=run_id,
         detected_at=now,
         staging=lake.staging(run_id),
@@ -48,7 +77,9 @@ def build_tables(run_id: str, settings: Settings, rules: str | None, allowlist: 
 
 
 @task(cache_policy=NO_CACHE)
-def validate_tables(run_id: str, settings: Settings, allowlist: str | None, now: datetime) -> list[Verdict]:
+def validate_tables(
+    run_id: str, settings: Settings, scope: Scope, allowlist: str | None, now: datetime
+) -> list[Verdict]:
     """Run each detection table's suite; cross-table checks see the staged lookups and the allowlist."""
     lake = Lake(settings.lake, settings.keep_versions)
     spark = get_spark(settings)
@@ -58,14 +89,18 @@ def validate_tables(run_id: str, settings: Settings, allowlist: str | None, now:
         table = LAKE_TABLES[name]
         return spark.read.schema(table.spark_schema()).parquet(str(staging / name))
 
-    lookups = staged("lookups")
-    lookups.createOrReplaceTempView("detect_lookups")
+    published = lake.read(spark, "lookups").where(~F.col("event_date").isin([F.lit(d) for d in scope.dates]))
+    published.unionByName(staged("lookups")).createOrReplaceTempView("detect_lookups")
     allowed = load_allowlist(Path(allowlist) if allowlist else None, now.date())
     spark.createDataFrame(
         [(e.entity_type, e.entity_value) for e in allowed], "entity_type string, entity_value string"
     ).createOrReplaceTempView("detect_allowlist")
     requests = lake.read(spark, "requests")
-    expected = requests.where(F.col("is_lookup") & (F.col("id_hash").isNotNull() | F.col("name_hash").isNotNull()))
+    expected = requests.where(
+        F.col("event_date").isin([F.lit(d) for d in scope.dates])
+        & F.col("is_lookup")
+        & (F.col("id_hash").isNotNull() | F.col("name_hash").isNotNull())
+    )
     parameters = {"lookups": {"expected_lookups": expected.count()}}
     verdicts: list[Verdict] = []
     for suite in SUITES:
@@ -78,50 +113,73 @@ def validate_tables(run_id: str, settings: Settings, allowlist: str | None, now:
 
 
 @task(cache_policy=NO_CACHE)
-def publish_tables(run_id: str, settings: Settings, verdicts: list[Verdict]) -> None:
-    """Swap in the detection tables if every critical check held; record the verdicts either way."""
+def publish_tables(
+    run_id: str, settings: Settings, scope: Scope, runs: list[str], now: datetime, verdicts: list[Verdict]
+) -> None:
+    """Swap in the recomputed partitions if every critical check held; record the verdicts either way."""
     lake = Lake(settings.lake, settings.keep_versions)
     spark = get_spark(settings)
     staging = lake.staging(run_id)
     versions = {"dq_results": stage_verdicts(spark, lake, run_id, verdicts)}
     if all(v.success for v in verdicts if v.severity == "critical"):
-        for name in REPLACED:
-            versions[name] = lake.build_version(name, run_id, add=[staging / name], keep_current=False)
-        for name in APPENDED:
+        full = scope.mode == "full"
+        for name in detect_job.PARTITIONED:
+            versions[name] = lake.build_version(
+                name, run_id, add=[staging / name], keep_current=not full, drop_partitions=scope.dropped_partitions(name)
+            )
+        for name in set(detect_job.DETECTION_TABLES) - set(detect_job.PARTITIONED):
             versions[name] = lake.build_version(name, run_id, add=[staging / name])
+        row = [(run_id, scope.mode, now, runs, scope.dates, scope.window_ends)]
+        spark.createDataFrame(row, DETECT_RUNS.spark_schema()).coalesce(1).write.parquet(str(staging / "detect_runs"))
+        versions["detect_runs"] = lake.build_version("detect_runs", run_id, add=[staging / "detect_runs"])
     lake.publish(run_id, versions)
 
 
-@flow(name="detect", log_prints=True)
+@flow(name="detect", log_prints=True, on_failure=[notify_failure], on_crashed=[notify_failure])
 def detect_flow(
     lake: str | None = None,
     watchlist: str | None = None,
     allowlist: str | None = None,
     rules: str | None = None,
     config: str | None = None,
+    full: bool = False,
+    backfill_from: date | None = None,
+    backfill_to: date | None = None,
 ) -> dict:
-    """Detect enumerating clients over the lake; returns the run summary."""
+    """Detect enumerating clients in what is new in the lake (or all of it, or a date range)."""
     started = time.monotonic()
     settings = load_settings(Path(config) if config else None).with_overrides(lake=Path(lake) if lake else None)
     store = Lake(settings.lake, settings.keep_versions)
     if not store.path("requests").exists():
         raise QualityGateError(f"{store.root}: no requests table yet; run 'enumwatch ingest' first")
+    mode = "backfill" if backfill_from else "full" if full else "incremental"
     run_id = new_run_id("detect")
     now = datetime.now(timezone.utc)
+    verdicts: list[Verdict] = []
+    counts: dict = {}
+    docs: str | None = None
     with store.lock():
         store.recover()
         if watchlist:
             store.remember_watchlist(Path(watchlist))
-        counts = build_tables(run_id, settings, rules, allowlist, now)
-        verdicts = validate_tables(run_id, settings, allowlist, now)
-        publish_tables(run_id, settings, verdicts)
+        scope, runs = plan_scope(settings, mode, (backfill_from, backfill_to or backfill_from) if backfill_from else None)
+        if scope.dates:
+            counts = build_tables(run_id, settings, scope, rules, allowlist, now)
+            verdicts = validate_tables(run_id, settings, scope, allowlist, now)
+            publish_tables(run_id, settings, scope, runs, now, verdicts)
+            docs = data_docs(run_id, settings)
         store.recover()
     failed = [v.describe() for v in verdicts if not v.success and v.severity == "critical"]
     if failed:
-        raise QualityGateError("detection not published; critical expectations failed:\n  " + "\n  ".join(failed))
+        where = f"\n  data docs: {docs}" if docs else ""
+        raise QualityGateError("detection not published; critical expectations failed:\n  " + "\n  ".join(failed) + where)
+    alerts_flow(detect_run_id=run_id, lake=lake, config=config)  # after the publish and outside the lake lock
     return {
         "run_id": run_id,
         "lake": str(store.root),
+        "mode": mode,
+        "dates": [d.isoformat() for d in scope.dates],
         "tables": counts,
         "seconds": round(time.monotonic() - started, 1),
+        "data_docs": docs,
     }

@@ -3,10 +3,12 @@
 from schemas.tables import (
     ALLOWLISTED_HITS,
     CAMPAIGNS,
+    DETECT_RUNS,
     DQ_RESULTS,
     ENTITY_HOURS,
     ENTITY_PREFIX_HOURS,
     ENTITY_WINDOWS,
+    EXPOSURES,
     FLAGGED_CLIENTS,
     INGEST_MANIFEST,
     LAKE_TABLES,
@@ -32,6 +34,8 @@ __all__ = [
     "FLAGGED_CLIENTS",
     "CAMPAIGNS",
     "ALLOWLISTED_HITS",
+    "EXPOSURES",
+    "DETECT_RUNS",
     "LINES",
     "LAKE_TABLES",
 ]

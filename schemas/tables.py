@@ -350,6 +350,71 @@ ALLOWLISTED_HITS = Table(
     partition_by=("detect_date",),
 )
 
+EXPOSURES = Table(
+    "exposures",
+    "Watchlist people whose data was returned (a hit) to a flagged entity: who got it and when, per run.",
+    (
+        Col("detect_run_id", "string", "The detection run that found the exposure.", False),
+        Col("watchlist_key", "string", "Handle of the watchlist person (names are resolved from the watchlist file).", False),
+        Col("entity_type", "string", "client_id, device_id or client_ip that received the data.", False),
+        Col("entity_value", "string", "The entity that received the data.", False),
+        Col("campaign", "string", "The flagged campaign the entity belongs to, if it was flagged through one."),
+        Col("severity", "string", "Severity of the flag.", False),
+        Col("hits", "bigint", "Lookups of this person that returned data to the entity.", False),
+        Col("first_hit", "timestamp", "First time the data was returned, UTC.", False),
+        Col("last_hit", "timestamp", "Last time the data was returned, UTC.", False),
+        Col("detect_date", "date", "UTC date of the run (partition).", False),
+    ),
+    partition_by=("detect_date",),
+)
+
+DETECT_RUNS = Table(
+    "detect_runs",
+    "One row per detection run: what it covered, so the next run recomputes only what new data touched.",
+    (
+        Col("detect_run_id", "string", "The detection run.", False),
+        Col("mode", "string", "full, incremental or backfill.", False),
+        Col("detected_at", "timestamp", "When it ran, UTC.", False),
+        Col("ingest_runs", "array<string>", "Ingest runs whose requests it took in.", False),
+        Col("dates", "array<date>", "Event dates whose lookups, hours and hour/day windows it recomputed.", False),
+        Col("window_ends", "array<date>", "Days whose 7-day windows it recomputed.", False),
+    ),
+)
+
+ALERTS = Table(
+    "alerts",
+    "On-call outbox: one row per alert sent (or still to send) about a flagged entity, with its delivery state.",
+    (
+        Col("alert_id", "string", "Stable id: the detection run and the entity, hashed (al-...).", False),
+        Col("detect_run_id", "string", "The detection run whose flag raised the alert.", False),
+        Col("created_at", "timestamp", "When the alert was raised, UTC.", False),
+        Col("reason", "string", "new, severity_rose, or repeat (still flagged after the suppression window).", False),
+        Col("previous_severity", "string", "Severity of the entity's previous alert, if any."),
+        Col("entity_type", "string", "client_id, device_id, client_ip or campaign.", False),
+        Col("entity_value", "string", "The entity; for a campaign, the shared device id or /24.", False),
+        Col("members", "array<string>", "For a campaign, its client ids."),
+        Col("severity", "string", "low, medium, high or critical.", False),
+        Col("score", "int", "0-100.", False),
+        Col("rules", "array<string>", "Names of the rules that fired.", False),
+        Col("summary", "string", "One line for people; counts and handles only, never watchlist names.", False),
+        Col("evidence", _EVIDENCE, "Per rule and window: observed values against thresholds (as in flagged_clients).", False),
+        Col("lookups", "bigint", "Lookups by the entity in the detection range.", False),
+        Col("distinct_ids", "bigint", "Distinct ID numbers (HLL estimate).", False),
+        Col("hits", "bigint", "Lookups that returned data.", False),
+        Col("watchlist_keys", "array<string>", "Watchlist handles targeted (names resolved only when a message is rendered)."),
+        Col("watchlist_hit_keys", "array<string>", "Watchlist handles whose data was returned."),
+        Col("first_seen", "timestamp", "First lookup by the entity.", False),
+        Col("last_seen", "timestamp", "Last lookup by the entity.", False),
+        Col("investigate", "string", "The command that shows the entity in full.", False),
+        Col("status", "string", "pending (not tried yet), delivered, or failed (retried on the next run).", False),
+        Col("channel", "string", "Where it was delivered: webhook, or file when no webhook is configured."),
+        Col("attempts", "int", "Delivery attempts so far (HTTP requests).", False),
+        Col("last_error", "string", "The last delivery error, with the webhook's address (its path redacted)."),
+        Col("last_attempt_at", "timestamp", "When delivery was last tried, UTC."),
+        Col("delivered_at", "timestamp", "When it was delivered, UTC."),
+    ),
+)
+
 LAKE_TABLES: dict[str, Table] = {
     t.name: t
     for t in (
@@ -364,6 +429,9 @@ LAKE_TABLES: dict[str, Table] = {
         FLAGGED_CLIENTS,
         CAMPAIGNS,
         ALLOWLISTED_HITS,
+        EXPOSURES,
+        DETECT_RUNS,
+        ALERTS,
     )
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,27 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@contextmanager
+def flow_env():
+    """The key from the environment (never a key file in the home dir); nothing else leaks in from outside."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ENUMWATCH_PSEUDONYM_KEY", TEST_KEY)
+        for name in ("ENUMWATCH_LAKE", "SPARK_MASTER", "ENUMWATCH_CONFIG", "ENUMWATCH_KEY_FILE", "ENUMWATCH_WEBHOOK_URL"):
+            mp.delenv(name, raising=False)
+        yield mp
+
+
+def write_config(folder: Path, lake: Path, *, warn: float = 0.01, fail: float = 1.0) -> Path:
+    """A small TOML config: lake in tmp, one local core, key file in tmp, quarantine thresholds."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "enumwatch.toml"
+    path.write_text(
+        f'[lake]\npath = "{lake}"\n'
+        '[spark]\nmaster = "local[1]"\nshuffle_partitions = 1\n'
+        f'[pseudonym]\nkey_file = "{folder / "pseudonym.key"}"\n'
+        f"[ingest]\nquarantine_warn_share = {warn}\nquarantine_fail_share = {fail}\n"
+        f'[alerts]\nout_dir = "{folder / "alerts-out"}"\n'
+    )
+    return path
