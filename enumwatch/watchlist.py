@@ -36,10 +36,11 @@ def load_watchlist(path: Path | None, key: bytes) -> list[WatchlistEntry]:
         raise WatchlistError(f"{path}: cannot read watchlist: {exc.strerror}") from exc
     entries: dict[str, WatchlistEntry] = {}
     with fh:
-        reader = csv.DictReader(fh)
-        if reader.fieldnames is None or "name" not in reader.fieldnames:
-            raise WatchlistError(f"{path}:1: watchlist needs a 'name' column, found {reader.fieldnames}")
+        # The text layer decodes ahead in chunks, so a bad byte can surface while the header is read.
         try:
+            reader = csv.DictReader(fh)
+            if reader.fieldnames is None or "name" not in reader.fieldnames:
+                raise WatchlistError(f"{path}:1: watchlist needs a 'name' column, found {reader.fieldnames}")
             for row in reader:
                 name = normalize_name(row.get("name") or "")
                 if not name:
@@ -49,5 +50,15 @@ def load_watchlist(path: Path | None, key: bytes) -> list[WatchlistEntry]:
                     raise WatchlistError(f"{path}:{reader.line_num}: duplicate name after normalization")
                 entries[entry.name_hash] = entry
         except UnicodeDecodeError as exc:
-            raise WatchlistError(f"{path}:{reader.line_num + 1}: not UTF-8") from exc
+            raise WatchlistError(f"{path}:{_first_bad_utf8_line(path)}: not UTF-8") from exc
     return list(entries.values())
+
+
+def _first_bad_utf8_line(path: Path) -> int:
+    """The 1-based line holding the file's first byte that is not UTF-8."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return data.count(b"\n", 0, exc.start) + 1
+    return 1

@@ -1,0 +1,110 @@
+"""Quality gate: suites load, and `validate` turns a GX run into one dq_results-shaped verdict per expectation."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from jobs import quality
+from jobs.quality import Verdict, load_suite, validate
+from schemas import DQ_RESULTS, QUARANTINE, REQUESTS
+
+UTC = dt.timezone.utc
+H = "ab" * 32  # a well-formed 64-hex hash
+
+
+def test_load_suite_names_the_file_and_line_of_broken_json(tmp_path, monkeypatch):
+    (tmp_path / "broken.json").write_text('{\n  "name": "broken",\n  "expectations": [,]\n}\n')
+    monkeypatch.setattr(quality, "EXPECTATIONS_DIR", tmp_path)
+    with pytest.raises(ValueError, match=r"broken\.json:3:"):
+        load_suite("broken")
+
+
+def test_verdict_fields_are_exactly_the_dq_results_columns():
+    assert list(Verdict.__dataclass_fields__) == DQ_RESULTS.names
+
+
+def _quarantine_rows(lines: list[str]) -> list[tuple]:
+    return [
+        ("invalid_json", "line is not valid JSON", text, len(text), "/src/a.jsonl", n, "run-q", dt.date(2026, 11, 1))
+        for n, text in enumerate(lines, start=1)
+    ]
+
+
+def _request_row(**changes) -> dict:
+    row = dict(
+        event_time=dt.datetime(2026, 11, 1, 10, tzinfo=UTC), client_ip="203.0.113.7", client_id="u42",
+        device_id=None, request_id=None, method="GET", path="/api/v1/healthkit/lookup", query_redacted="id=~",
+        status=200, bytes_sent=10, latency_ms=1.0, user_agent="okhttp", is_lookup=True, id_hash=H,
+        id_prefix_hash=H, id_seq=2, id_valid=True, id_masked="110105************", name_hash=None,
+        watchlist_key=None, source_file="/src/a.jsonl", line_no=1, ingest_run_id="run-r",
+        event_date=dt.date(2026, 11, 1),
+    )
+    row.update(changes)
+    return row
+
+
+def _requests_params(expected_rows: int) -> dict:
+    return {
+        "min_event_time": dt.datetime(2000, 1, 1, tzinfo=UTC),
+        "max_event_time": dt.datetime(2030, 1, 1, tzinfo=UTC),
+        "expected_requests": expected_rows,
+    }
+
+
+@pytest.mark.spark
+def test_validate_gives_one_passing_verdict_per_expectation_for_clean_requests(spark):
+    rows = [_request_row(line_no=1), _request_row(line_no=2, is_lookup=False, id_hash=None, id_prefix_hash=None, id_seq=None)]
+    df = spark.createDataFrame([tuple(r[c] for c in REQUESTS.names) for r in rows], REQUESTS.spark_schema())
+    verdicts = validate(df, "requests", run_id="run-r", stage="ingest", parameters=_requests_params(2))
+    spec = load_suite("requests")
+    assert len(verdicts) == len(spec["expectations"])
+    assert {(v.run_id, v.stage, v.suite) for v in verdicts} == {("run-r", "ingest", "requests")}
+    assert [v for v in verdicts if not v.success] == []
+    assert {v.severity for v in verdicts} == {e["severity"] for e in spec["expectations"]}
+    assert "expect_column_values_to_not_be_null(status)" in {v.expectation for v in verdicts}
+    # Parameters are shown with the values this validation used.
+    assert "expect_table_row_count_to_equal(value=2)" in {v.expectation for v in verdicts}
+
+
+@pytest.mark.spark
+def test_validate_fails_the_critical_checks_a_bad_requests_batch_breaks(spark):
+    rows = [
+        _request_row(line_no=1, id_hash="not-a-hash"),
+        _request_row(line_no=2, client_id="110105194912310021"),  # a raw ID number slipped through
+        _request_row(line_no=3, event_time=dt.datetime(1999, 1, 1, tzinfo=UTC)),
+    ]
+    df = spark.createDataFrame([tuple(r[c] for c in REQUESTS.names) for r in rows], REQUESTS.spark_schema())
+    verdicts = validate(df, "requests", run_id="run-r", stage="ingest", parameters=_requests_params(4))
+    failed = {v.expectation: v for v in verdicts if not v.success}
+    assert set(failed) == {
+        "expect_column_values_to_match_regex(id_hash, regex=^[0-9a-f]{64}$)",
+        "expect_column_values_to_not_match_regex(client_id, regex=[0-9]{17}[0-9Xx])",
+        "expect_column_values_to_be_between(event_time, min_value=2000-01-01 00:00:00+00:00, "
+        "max_value=2030-01-01 00:00:00+00:00)",
+        "expect_table_row_count_to_equal(value=4)",
+    }
+    assert all(v.severity == "critical" for v in failed.values())
+    assert failed["expect_column_values_to_match_regex(id_hash, regex=^[0-9a-f]{64}$)"].unexpected_count == 1
+    assert failed["expect_table_row_count_to_equal(value=4)"].observed_value == "3"
+
+
+@pytest.mark.spark
+def test_validate_quarantine_warns_then_fails_on_the_quarantined_share(spark):
+    df = spark.createDataFrame(_quarantine_rows(["{bad", "[1]", "x 123456 y"]), QUARANTINE.spark_schema())
+    verdicts = validate(
+        df,
+        "quarantine",
+        run_id="run-q",
+        stage="ingest",
+        parameters={"expected_quarantine": 3, "quarantine_warn_rows": 1, "quarantine_fail_rows": 2},
+    )
+    failed = sorted((v.expectation, v.severity) for v in verdicts if not v.success)
+    assert failed == [
+        ("expect_column_values_to_not_match_regex(line_masked, regex=[0-9]{6})", "critical"),
+        ("expect_table_row_count_to_be_between(min_value=0, max_value=1)", "warning"),
+        ("expect_table_row_count_to_be_between(min_value=0, max_value=2)", "critical"),
+    ]
+    assert len(verdicts) == len(load_suite("quarantine")["expectations"])
+    assert all(v.validated_at.tzinfo is not None for v in verdicts)
