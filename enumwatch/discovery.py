@@ -57,15 +57,18 @@ def _accepts(path: Path, fmt: str) -> bool:
     return any(name.endswith(s) or s in stem_suffixes for s in SUFFIXES[fmt])
 
 
-def list_files(source: Path, fmt: str) -> tuple[list[Path], list[str]]:
-    """Files to consider under `source` (a file, or a directory searched recursively) and those skipped."""
+def list_files(source: Path, fmt: str, exclude: Path | None = None) -> tuple[list[Path], list[str]]:
+    """Files to consider under `source` (a file, or a directory searched recursively) and those skipped.
+
+    Anything under `exclude` (the lake, when it lives inside the source directory) is left out.
+    """
     if not source.exists() and not source.is_symlink():
         raise SourceError(f"source path does not exist: {source}")
     if not source.is_dir():
         return [source.absolute()], []
     found, skipped = [], []
     for path in sorted(source.rglob("*")):
-        if path.is_dir():
+        if path.is_dir() or (exclude is not None and path.absolute().is_relative_to(exclude)):
             continue
         (found if _accepts(path, fmt) else skipped).append(path.absolute())
     return found, [str(p) for p in skipped]
@@ -98,7 +101,7 @@ def plan(files: list[Path], ingested: dict[str, str], *, reingest: bool) -> Plan
         previous = ingested.get(found.path)
         if previous is not None and reingest:
             result.replace.append(found)
-        elif previous == found.sha256 or (previous is None and found.sha256 in known_content):
+        elif previous == found.sha256 or (previous is None and found.size and found.sha256 in known_content):
             result.unchanged.append(found.path)
         elif previous is None:
             result.new.append(found)

@@ -86,7 +86,7 @@ def _json_fields(df: DataFrame) -> DataFrame:
     missing = [(get(f).isNull() | (F.trim(get(f)) == ""), f"missing_field:{f}") for f in REQUIRED_JSON_FIELDS]
     reason = _first_reason(
         (v.isNull(), "invalid_json"),
-        (~F.ltrim(F.col("_text")).startswith("{"), "not_an_object"),
+        (~F.col("_text").rlike(r"^\s*\{"), "not_an_object"),
         *missing,
         (fields["event_time"].isNull(), "bad_timestamp"),
         (fields["status"].isNull(), "bad_status"),

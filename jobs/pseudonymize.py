@@ -42,7 +42,7 @@ def pseudonymize(
     is_lookup = F.regexp_replace(F.col("_path"), "/+$", "") == endpoint
     raw_id = F.when(is_lookup, query_param(F.col("_query"), lookup.id_param))
     raw_name = F.when(is_lookup, query_param(F.col("_query"), lookup.name_param))
-    df = df.withColumn("is_lookup", is_lookup).withColumn("_id", F.upper(F.trim(raw_id)))
+    df = df.withColumn("is_lookup", is_lookup).withColumn("_id", F.upper(F.regexp_replace(raw_id, r"^\s+|\s+$", "")))
     df = df.withColumn("_name", nfkc_trim(raw_name))
     df = df.withColumn("_name", F.when(F.col("_name") != "", F.col("_name")))
     id_ = F.col("_id")

@@ -50,7 +50,7 @@ def discover(source: str, fmt: str, settings: Settings, reingest: bool) -> Plan:
     """List the source and decide what to ingest; refuse files whose content changed."""
     logger = get_run_logger()
     lake = Lake(settings.lake, settings.keep_versions)
-    files, skipped = list_files(Path(source), fmt)
+    files, skipped = list_files(Path(source), fmt, exclude=lake.root)
     result = plan(files, _ingested(lake), reingest=reingest)
     result.skipped = skipped
     for path, why in result.unreadable:
