@@ -119,6 +119,10 @@ def _common(raw: dict[str, Any], where: str) -> dict[str, Any]:
             raise RulesError(f"{where}: missing '{key}'")
     if raw["severity"] not in SEVERITIES:
         raise RulesError(f"{where}: severity must be one of {', '.join(SEVERITIES)}, not {raw['severity']!r}")
+    for flag in ("enabled", "shadow"):
+        # bool("false") is True: a quoted flag would silently turn a disabled rule on.
+        if flag in raw and not isinstance(raw[flag], bool):
+            raise RulesError(f"{where}: '{flag}' must be true or false, not {raw[flag]!r}")
     return {
         "name": str(raw["name"]),
         "description": str(raw["description"]),
@@ -173,8 +177,17 @@ def load_rules(path: Path | None = None) -> RuleSet:
         scoring=doc.get("scoring") or {},
     )
     names: set[str] = set()
+
+    def entry(section: str, i: int, raw: Any) -> str:
+        if not isinstance(raw, dict):
+            raise RulesError(f"{path}: {section}[{i}]: each rule must be a mapping, not {type(raw).__name__}")
+        where = f"{path}: {section}[{i}] ({raw.get('name', '?')})"
+        if raw.get("name") in names:
+            raise RulesError(f"{where}: duplicate rule name {raw['name']!r}; rule names must be unique")
+        return where
+
     for i, raw in enumerate(doc.get("rules") or []):
-        where = f"{path}: rules[{i}] ({raw.get('name', '?')})"
+        where = entry("rules", i, raw)
         if raw.get("kind", "threshold") == "population":
             common = _common(raw, where)
             if raw.get("metric") not in METRICS or raw.get("window") not in WINDOW_KINDS:
@@ -193,7 +206,7 @@ def load_rules(path: Path | None = None) -> RuleSet:
             ruleset.threshold.append(_threshold(raw, where))
         names.add(raw["name"])
     for i, raw in enumerate(doc.get("campaigns") or []):
-        where = f"{path}: campaigns[{i}] ({raw.get('name', '?')})"
+        where = entry("campaigns", i, raw)
         common = _common(raw, where)
         if raw.get("link") not in CAMPAIGN_LINKS:
             raise RulesError(f"{where}: 'link' must be one of {', '.join(CAMPAIGN_LINKS)}")
@@ -208,6 +221,4 @@ def load_rules(path: Path | None = None) -> RuleSet:
             )
         )
         names.add(raw["name"])
-    if len(names) != len(ruleset.threshold) + len(ruleset.population) + len(ruleset.campaigns):
-        raise RulesError(f"{path}: rule names must be unique")
     return ruleset
