@@ -191,6 +191,8 @@ def cmd_flagged(args: argparse.Namespace) -> int:
     """Print the latest detection run's flags: a readable list, or --json."""
     from enumwatch.lake import Lake
     from enumwatch.pseudonym import load_key
+    from pyspark.sql import functions as F
+
     from enumwatch.report import as_records, describe, latest_flags, to_json, watchlist_names
     from jobs.session import get_spark
 
@@ -200,7 +202,9 @@ def cmd_flagged(args: argparse.Namespace) -> int:
         print(f"enumwatch: no detection results in {lake.root} (run 'enumwatch detect' first)", file=sys.stderr)
         return 1
     spark = get_spark(settings, "enumwatch-flagged")
-    flags = latest_flags(lake.read(spark, "flagged_clients"), args.min_severity, include_shadow=args.shadow)
+    # The newest detection run that recomputed anything, even if it flagged nobody.
+    latest = lake.read(spark, "detect_runs").agg(F.max("detect_run_id")).first()[0]
+    flags = latest_flags(lake.read(spark, "flagged_clients"), args.min_severity, args.shadow, latest)
     rows = [row.asDict(recursive=True) for row in flags.toLocalIterator()]
     records = as_records(rows, watchlist_names(lake.watchlist_path(), load_key(settings)))
     if args.json:

@@ -15,9 +15,11 @@ from enumwatch.rules import SEVERITIES
 from enumwatch.watchlist import load_watchlist
 
 
-def latest_flags(flags: DataFrame, min_severity: str, include_shadow: bool = False) -> DataFrame:
-    """The newest detection run's flags at or above `min_severity`, most severe first."""
-    latest = flags.agg(F.max("detect_run_id")).first()[0]
+def latest_flags(
+    flags: DataFrame, min_severity: str, include_shadow: bool = False, latest: str | None = None
+) -> DataFrame:
+    """The flags of run `latest` (default: the newest run with flags) at or above `min_severity`, most severe first."""
+    latest = latest or flags.agg(F.max("detect_run_id")).first()[0]
     rank = F.array_position(F.array(*[F.lit(s) for s in SEVERITIES]), F.col("severity"))
     out = flags.where(F.col("detect_run_id") == F.lit(latest)).where(rank >= SEVERITIES.index(min_severity) + 1)
     if not include_shadow:

@@ -54,7 +54,9 @@ ID_LIKE = r"[0-9]{17}[0-9Xx]|[0-9]{15,}"
 
 def pseudonymize_identifier(value: Column, key: bytes) -> Column:
     """An identifier that carries an ID-like number is replaced whole by a keyed hash, keeping it distinct."""
-    hashed = F.concat(F.lit("pseud:"), F.substring(hmac_sha256_hex(value, key, "id"), 1, 20))
+    # Hex digits spelled as letters, so the stand-in can never itself look like a number.
+    letters = F.translate(F.substring(hmac_sha256_hex(value, key, "id"), 1, 20), "0123456789abcdef", "ghijklmnopqrstuv")
+    hashed = F.concat(F.lit("pseud:"), letters)
     return F.when(value.rlike(ID_LIKE), hashed).otherwise(value)
 
 
