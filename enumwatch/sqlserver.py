@@ -14,10 +14,8 @@ tables are persistent views in it, so every JDBC session sees them by name and s
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -92,35 +90,25 @@ def check_port_free(host: str, port: int) -> None:
 
 def server_session(settings: Settings, workdir: Path, host: str, port: int) -> SparkSession:
     """A Hive-enabled session whose Derby metastore, warehouse and derby.log live in `workdir`."""
-    from jobs.session import _REDACT, JavaMissingError
+    from jobs.session import get_spark
 
-    if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
-        raise JavaMissingError("Java not found: Spark needs Java 17 (Debian: apt-get install -y openjdk-17-jre-headless)")
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = (
-        SparkSession.builder.master(settings.spark_master)
-        .appName("enumwatch-serve-sql")
-        .enableHiveSupport()
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", str(settings.shuffle_partitions))
-        .config("spark.driver.memory", settings.driver_memory)
-        .config("spark.sql.redaction.string.regex", _REDACT)
-        .config("spark.sql.warehouse.dir", str(workdir / "warehouse"))
-        .config("spark.hadoop.javax.jdo.option.ConnectionURL", f"jdbc:derby:;databaseName={workdir / 'metastore_db'};create=true")
-        .config("spark.driver.extraJavaOptions", f"-Dderby.stream.error.file={workdir / 'derby.log'}")
-        # The Thrift server reads its Hive conf from the Hadoop conf, which takes spark.hadoop.* entries.
-        .config("spark.hadoop.hive.server2.thrift.bind.host", host)
-        .config("spark.hadoop.hive.server2.thrift.port", str(port))
-        .config("spark.hadoop.hive.server2.transport.mode", "binary")
-        # Files kept from older runs may lack columns added since: read every footer, not just one.
-        .config("spark.sql.parquet.mergeSchema", "true")
-        .config("spark.ui.showConsoleProgress", "false")
+    return get_spark(
+        settings,
+        "enumwatch-serve-sql",
+        hive=True,
+        extra={
+            "spark.sql.warehouse.dir": str(workdir / "warehouse"),
+            "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={workdir / 'metastore_db'};create=true",
+            "spark.driver.extraJavaOptions": f"-Dderby.stream.error.file={workdir / 'derby.log'}",
+            # The Thrift server reads its Hive conf from the Hadoop conf, which takes spark.hadoop.* entries.
+            "spark.hadoop.hive.server2.thrift.bind.host": host,
+            "spark.hadoop.hive.server2.thrift.port": str(port),
+            "spark.hadoop.hive.server2.transport.mode": "binary",
+            # Files kept from older runs may lack columns added since: read every footer, not just one.
+            "spark.sql.parquet.mergeSchema": "true",
+            "spark.ui.showConsoleProgress": "false",
+        },
     )
-    if settings.spark_master.startswith("local"):
-        builder = builder.config("spark.ui.enabled", "false")
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
 
 
 @dataclass

@@ -19,8 +19,13 @@ class JavaMissingError(RuntimeError):
 _REDACT = r"(?i)X'[0-9A-F]{128}'|0x[0-9A-F]{128}"
 
 
-def get_spark(settings: Settings, app_name: str = "enumwatch") -> SparkSession:
-    """Get or create the session for `settings.spark_master` with UTC time and key redaction."""
+def get_spark(
+    settings: Settings, app_name: str = "enumwatch", *, hive: bool = False, extra: dict[str, str] | None = None
+) -> SparkSession:
+    """Get or create the session for `settings.spark_master` with UTC time and key redaction.
+
+    `hive` enables the Hive catalog (the JDBC server needs it); `extra` adds or overrides settings.
+    """
     if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
         raise JavaMissingError(
             "Java not found: Spark needs Java 17 (Debian: apt-get install -y openjdk-17-jre-headless)"
@@ -41,6 +46,10 @@ def get_spark(settings: Settings, app_name: str = "enumwatch") -> SparkSession:
     )
     if settings.spark_master.startswith("local"):
         builder = builder.config("spark.ui.enabled", "false")
+    if hive:
+        builder = builder.enableHiveSupport()
+    for key, value in (extra or {}).items():
+        builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
