@@ -4,14 +4,21 @@ Suites are JSON so they can be reviewed like rules. Each expectation carries a G
 `critical` one stops its stage from publishing; a failed `warning` one is recorded and reported.
 Validations run one at a time per session (GX reuses fixed temp view names) and the batch GX
 persists is released afterwards (GX never unpersists it).
+
+The validations of one run share a GX context, so `build_data_docs` can render them as one Data Docs
+site. Results keep counts and percentages only: GX would otherwise list sample unexpected values,
+and the value that fails a "no raw ID number here" check is exactly what must never be written out.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
-from dataclasses import dataclass
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -20,6 +27,27 @@ from pyspark.sql import DataFrame
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[1] / "expectations"
 _ONE_AT_A_TIME = threading.Lock()
+# Counts and percentages only, never sample values (see the module docstring). GX edits the dict it is
+# given, so each validation gets a copy.
+SAFE_RESULT_FORMAT = {
+    "result_format": "SUMMARY",
+    "partial_unexpected_count": 0,
+    "exclude_unexpected_values": True,
+    "include_unexpected_rows": False,
+}
+_DOCS_SITE = "run"
+_KEPT_RUNS = 8  # contexts of runs whose docs were never built are dropped after this many newer runs
+
+
+@dataclass
+class _RunContext:
+    """The GX context that collects one run's validations, and the suites already added to it."""
+
+    context: Any
+    suites: dict[str, Any] = field(default_factory=dict)
+
+
+_RUNS: "OrderedDict[str, _RunContext]" = OrderedDict()
 
 
 class QualityGateError(RuntimeError):
@@ -82,21 +110,32 @@ def validate(
     """Validate `df` with the named suite and return one verdict per expectation."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     spec = load_suite(suite_name)
     with _ONE_AT_A_TIME:
-        context = gx.get_context(mode="ephemeral")
-        context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        asset = context.data_sources.add_spark(name=f"{stage}_{suite_name}").add_dataframe_asset(name=suite_name)
+        run = _RUNS.get(run_id)
+        if run is None:
+            run = _RUNS[run_id] = _RunContext(gx.get_context(mode="ephemeral"))
+            run.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+            while len(_RUNS) > _KEPT_RUNS:
+                _RUNS.popitem(last=False)
+        context = run.context
+        unique = f"{stage}_{suite_name}_{uuid.uuid4().hex[:8]}"  # a run may validate one suite twice
+        asset = context.data_sources.add_spark(name=unique).add_dataframe_asset(name=suite_name)
         batch = asset.add_batch_definition_whole_dataframe(name="whole")
-        suite = context.suites.add(
-            gx.ExpectationSuite(name=spec["name"], expectations=spec["expectations"], meta=spec.get("meta"))
-        )
-        definition = gx.ValidationDefinition(name=f"{stage}_{suite_name}", data=batch, suite=suite)
+        if spec["name"] not in run.suites:
+            run.suites[spec["name"]] = context.suites.add(
+                gx.ExpectationSuite(name=spec["name"], expectations=spec["expectations"], meta=spec.get("meta"))
+            )
+        definition = gx.ValidationDefinition(name=unique, data=batch, suite=run.suites[spec["name"]])
         try:
             result = definition.run(
-                batch_parameters={"dataframe": df}, expectation_parameters=parameters or {}, result_format="SUMMARY"
+                batch_parameters={"dataframe": df},
+                expectation_parameters=parameters or {},
+                result_format=dict(SAFE_RESULT_FORMAT),
+                run_id=RunIdentifier(run_name=run_id, run_time=datetime.now(timezone.utc)),  # named in the docs
             )
         finally:
             df.sparkSession.catalog.clearCache()
@@ -119,3 +158,50 @@ def validate(
             )
         )
     return verdicts
+
+
+def build_data_docs(run_id: str, site: Path) -> Path | None:
+    """Render `run_id`'s validations as a Data Docs site in `site`; its index.html, or None if it validated nothing."""
+    with _ONE_AT_A_TIME:
+        run = _RUNS.pop(run_id, None)
+        if run is None:
+            return None
+        site = site.expanduser().absolute()
+        run.context.add_data_docs_site(
+            _DOCS_SITE,
+            {
+                "class_name": "SiteBuilder",
+                "show_how_to_buttons": False,
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(site)},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+        run.context.build_data_docs(site_names=[_DOCS_SITE])
+    _share_static(site)
+    return site / "index.html"
+
+
+def _share_static(site: Path) -> None:
+    # Every site carries the same 4 MB of fonts and styles: keep one copy per GX version beside the sites.
+    import great_expectations as gx
+
+    own = site / "static"
+    if own.is_symlink() or not own.is_dir():
+        return
+    shared = site.parent / f"_static-{gx.__version__}"
+    try:
+        own.rename(shared)
+    except OSError:  # already there (an earlier run, or another process just now)
+        shutil.rmtree(own)
+    own.symlink_to(os.path.relpath(shared, site))
+
+
+def prune_data_docs(root: Path, keep: int) -> list[Path]:
+    """Delete all but the `keep` newest run sites under `root`; return the deleted ones."""
+    if not root.is_dir():
+        return []
+    sites = [p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and (p / "index.html").exists()]
+    sites.sort(key=lambda p: (p / "index.html").stat().st_mtime, reverse=True)
+    for old in sites[keep:]:
+        shutil.rmtree(old)
+    return sites[keep:]
