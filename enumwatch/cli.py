@@ -22,6 +22,8 @@ def _quiet_prefect_defaults() -> None:
     # Offline machines: no analytics calls; a temporary local server unless PREFECT_API_URL is set.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    # The temporary server's 20 s default start-up limit is too short on a busy 2-core machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def _settings(args: argparse.Namespace):
