@@ -18,6 +18,7 @@ THRESHOLDS = {"hour": 30, "day": 50, "7d": 100}
 
 def main(src: str, work: str) -> None:
     lake = Path(work) / "requests"
+    lake.parent.mkdir(parents=True, exist_ok=True)
     ingest(src, str(lake))
     con = duckdb.connect()
     con.execute(
