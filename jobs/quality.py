@@ -74,6 +74,26 @@ class Verdict:
         return f"{self.suite}: {self.expectation} [{self.severity}] {seen}"
 
 
+def gate_passed(verdicts: list[Verdict]) -> bool:
+    """Whether every critical expectation held (warnings never stop a stage)."""
+    return all(v.success for v in verdicts if v.severity == "critical")
+
+
+def report_failures(verdicts: list[Verdict], logger: Any) -> None:
+    """Log each failed expectation: critical ones as errors, warnings as warnings."""
+    for v in verdicts:
+        if not v.success:
+            (logger.error if v.severity == "critical" else logger.warning)("expectation failed: %s", v.describe())
+
+
+def raise_if_failed(verdicts: list[Verdict], what: str, data_docs: str | None = None) -> None:
+    """Raise QualityGateError naming every failed critical expectation (and where the Data Docs are)."""
+    failed = [v.describe() for v in verdicts if not v.success and v.severity == "critical"]
+    if failed:
+        where = f"\n  data docs: {data_docs}" if data_docs else ""
+        raise QualityGateError(f"{what} not published; critical expectations failed:\n  " + "\n  ".join(failed) + where)
+
+
 def load_suite(name: str) -> dict[str, Any]:
     """The suite `expectations/<name>.json` as a dict (tests check every file parses)."""
     path = EXPECTATIONS_DIR / f"{name}.json"

@@ -24,7 +24,7 @@ from enumwatch.rules import load_rules
 from enumwatch.settings import Settings, load_settings
 from jobs import detect as detect_job
 from jobs.detect import Scope
-from jobs.quality import QualityGateError, Verdict, validate
+from jobs.quality import QualityGateError, Verdict, gate_passed, raise_if_failed, report_failures, validate
 from jobs.session import get_spark
 from pipelines.alerts import alerts_flow, notify_failure
 from pipelines.data_docs import data_docs
@@ -105,10 +105,7 @@ def validate_tables(
     verdicts: list[Verdict] = []
     for suite in SUITES:
         verdicts += validate(staged(suite), suite, run_id=run_id, stage="detect", parameters=parameters.get(suite))
-    logger = get_run_logger()
-    for v in verdicts:
-        if not v.success:
-            (logger.error if v.severity == "critical" else logger.warning)("expectation failed: %s", v.describe())
+    report_failures(verdicts, get_run_logger())
     return verdicts
 
 
@@ -121,7 +118,7 @@ def publish_tables(
     spark = get_spark(settings)
     staging = lake.staging(run_id)
     versions = {"dq_results": stage_verdicts(spark, lake, run_id, verdicts)}
-    if all(v.success for v in verdicts if v.severity == "critical"):
+    if gate_passed(verdicts):
         full = scope.mode == "full"
         for name in detect_job.PARTITIONED:
             versions[name] = lake.build_version(
@@ -169,10 +166,7 @@ def detect_flow(
             publish_tables(run_id, settings, scope, runs, now, verdicts)
             docs = data_docs(run_id, settings)
         store.recover()
-    failed = [v.describe() for v in verdicts if not v.success and v.severity == "critical"]
-    if failed:
-        where = f"\n  data docs: {docs}" if docs else ""
-        raise QualityGateError("detection not published; critical expectations failed:\n  " + "\n  ".join(failed) + where)
+    raise_if_failed(verdicts, "detection", docs)
     alerts_flow(detect_run_id=run_id, lake=lake, config=config)  # after the publish and outside the lake lock
     return {
         "run_id": run_id,

@@ -24,7 +24,7 @@ from enumwatch.pseudonym import fingerprint, load_key
 from enumwatch.settings import Settings, load_settings
 from enumwatch.watchlist import load_watchlist
 from jobs.ingest import IngestJob, stage
-from jobs.quality import QualityGateError, Verdict, validate
+from jobs.quality import Verdict, gate_passed, raise_if_failed, report_failures, validate
 from jobs.session import get_spark
 from pipelines.alerts import notify_failure
 from pipelines.data_docs import data_docs
@@ -156,10 +156,7 @@ def validate_staged(run_id: str, counts: list[dict], settings: Settings) -> list
             "quarantine_fail_rows": math.floor(settings.quarantine_fail_share * read),
         },
     )
-    logger = get_run_logger()
-    for v in verdicts:
-        if not v.success:
-            (logger.error if v.severity == "critical" else logger.warning)("expectation failed: %s", v.describe())
+    report_failures(verdicts, get_run_logger())
     return verdicts
 
 
@@ -185,7 +182,7 @@ def publish(
     lake = Lake(settings.lake, settings.keep_versions)
     spark = get_spark(settings)
     staging = lake.staging(run_id)
-    passed = all(v.success for v in verdicts if v.severity == "critical")
+    passed = gate_passed(verdicts)
     versions = {"dq_results": stage_verdicts(spark, lake, run_id, verdicts)}
     if passed and plan_.to_ingest:
         now = datetime.now(timezone.utc)
@@ -260,8 +257,5 @@ def ingest_flow(
         "seconds": round(time.monotonic() - started, 1),
         "data_docs": docs,
     }
-    failed = [v.describe() for v in verdicts if not v.success and v.severity == "critical"]
-    if failed:
-        where = f"\n  data docs: {docs}" if docs else ""
-        raise QualityGateError("ingest not published; critical expectations failed:\n  " + "\n  ".join(failed) + where)
+    raise_if_failed(verdicts, "ingest", docs)
     return summary
