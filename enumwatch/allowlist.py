@@ -6,10 +6,11 @@ detector only ever sees entries in force on the day it runs.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+
+from enumwatch.csvfile import csv_reader
 
 ENTITY_TYPES = ("client_id", "device_id", "client_ip", "campaign")
 
@@ -32,13 +33,8 @@ def load_allowlist(path: Path | None, today: date) -> list[AllowEntry]:
     """Entries of `entity_type,entity_value,reason[,expires]` still in force on `today`."""
     if path is None:
         return []
-    try:
-        fh = path.open(encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise AllowlistError(f"{path}: cannot read allowlist: {exc.strerror}") from exc
     entries = []
-    with fh:
-        reader = csv.DictReader(fh)
+    with csv_reader(path, "allowlist", AllowlistError) as reader:
         missing = {"entity_type", "entity_value", "reason"} - set(reader.fieldnames or [])
         if missing:
             raise AllowlistError(f"{path}:1: allowlist lacks columns {', '.join(sorted(missing))}")

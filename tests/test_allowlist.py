@@ -67,3 +67,10 @@ def test_load_allowlist_missing_columns_raise_allowlist_error(tmp_path):
 def test_load_allowlist_unreadable_file_raises_allowlist_error(tmp_path):
     with pytest.raises(AllowlistError, match="cannot read allowlist"):
         load_allowlist(tmp_path / "absent.csv", TODAY)
+
+
+def test_load_allowlist_names_the_line_of_bytes_that_are_not_utf8(tmp_path):
+    path = tmp_path / "allow.csv"
+    path.write_bytes(b"entity_type,entity_value,reason\nclient_id,partner,verification\nclient_id,\xff\xfe,x\n")
+    with pytest.raises(AllowlistError, match=f"{path}:3: not UTF-8"):
+        load_allowlist(path, date(2026, 11, 1))
