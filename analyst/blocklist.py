@@ -21,10 +21,10 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from pyspark.sql.pandas.types import to_arrow_schema
 
-from enumwatch.allowlist import AllowEntry
-from enumwatch.errors import UserError
-from enumwatch.lake import Lake
-from enumwatch.rules import SEVERITIES
+from core.allowlist import AllowEntry
+from core.errors import UserError
+from core.lake import Lake
+from core.rules import SEVERITIES
 from schemas import LAKE_TABLES
 
 FORMATS = ("nginx", "plain", "json")

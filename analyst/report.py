@@ -6,13 +6,11 @@ Names exist only here, at display time, from the analysts' watchlist file; the l
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from enumwatch.rules import SEVERITIES
-from enumwatch.watchlist import load_watchlist
+from core.rules import SEVERITIES
 
 
 def latest_flags(
@@ -25,13 +23,6 @@ def latest_flags(
     if not include_shadow:
         out = out.where(~F.col("shadow"))
     return out.orderBy(rank.desc(), F.col("score").desc(), "entity_type", "entity_value")
-
-
-def watchlist_names(path: Path | None, key: bytes | None) -> dict[str, str]:
-    """watchlist_key -> name, from the watchlist file (empty when it or the key is unavailable)."""
-    if path is None or key is None or not path.exists():
-        return {}
-    return {e.key: e.name for e in load_watchlist(path, key)}
 
 
 def as_records(rows: list[dict], names: dict[str, str]) -> list[dict]:

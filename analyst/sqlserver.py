@@ -23,9 +23,9 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
-from enumwatch.errors import UserError
-from enumwatch.lake import Lake
-from enumwatch.settings import Settings
+from core.errors import UserError
+from core.lake import Lake
+from core.settings import Settings
 from schemas import LAKE_TABLES
 
 DEFAULT_PORT = 10000

@@ -1,38 +1,49 @@
-"""The analysts' commands: `serve-sql`, `investigate`, `lookup-id`, `export-blocklist`, and the SQL prompt.
+"""The analysts' commands: `sql` (a query or the prompt), `serve-sql`, `investigate`, `lookup-id`, `export-blocklist`.
 
-Registered into `enumwatch.cli` through its EXTENSIONS tuple; each command turns flags into settings
-and calls one library function, so the work itself is testable without the CLI.
+Each command turns flags into settings and calls one library function in `analyst/`, so the work
+itself is testable without the CLI.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
 import threading
 from pathlib import Path
 
-from enumwatch.allowlist import ENTITY_TYPES
-from enumwatch.rules import SEVERITIES
+from cli.args import existing_lake, settings_from_args
+from cli.output import jsonable
+from core.allowlist import ENTITY_TYPES
+from core.rules import SEVERITIES
 
 QUIT = {"exit", "quit", "\\q"}
 
 
-def _settings(args: argparse.Namespace):
-    from enumwatch.cli import _settings as settings_from_args
+def cmd_sql(args: argparse.Namespace) -> int:
+    """Run Spark SQL over the lake tables by name; with no query, the interactive prompt."""
+    from jobs.session import get_spark
+    from schemas import LAKE_TABLES
 
-    return settings_from_args(args)
-
-
-def _lake(settings):
-    from enumwatch.lake import Lake
-    from enumwatch.errors import UserError
-
-    lake = Lake(settings.lake)
-    if not lake.root.exists():
-        raise UserError(f"no lake at {lake.root} (run 'enumwatch ingest' first or pass --lake)")
-    return lake
+    settings = settings_from_args(args)
+    lake = existing_lake(settings)
+    spark = get_spark(settings, "enumwatch-sql")
+    if args.query is None:
+        return sql_prompt(spark, lake, limit=args.limit)
+    for name in LAKE_TABLES:
+        lake.read(spark, name).createOrReplaceTempView(name)
+    result = spark.sql(args.query)
+    if args.json:
+        out = sys.stdout
+        out.write("[")
+        for i, row in enumerate(result.toLocalIterator()):
+            out.write(("," if i else "") + "\n" + json.dumps(jsonable(row.asDict(recursive=True)), ensure_ascii=False))
+        out.write("\n]\n")
+    else:
+        result.show(args.limit, truncate=False)
+    return 0
 
 
 # --- enumwatch sql (no query): the prompt --------------------------------------------------------
@@ -45,7 +56,7 @@ def sql_prompt(spark, lake, *, limit: int = 100, stdin=None) -> int:
     """Read statements (ended by ';' or a blank line), run each, print its rows; 'exit' or EOF quits."""
     from pyspark.logger import PySparkLogger
 
-    from enumwatch.sqlserver import sync_temp_views
+    from analyst.sqlserver import sync_temp_views
 
     stdin = stdin or sys.stdin
     interactive = stdin.isatty()
@@ -115,10 +126,10 @@ def cmd_serve_sql(args: argparse.Namespace) -> int:
     """Start the Thrift JDBC server over the lake and keep its views on the current versions until stopped."""
     from py4j.protocol import Py4JError
 
-    from enumwatch.sqlserver import check_port_free, start_server
+    from analyst.sqlserver import check_port_free, start_server
 
-    settings = _settings(args)
-    lake = _lake(settings)
+    settings = settings_from_args(args)
+    lake = existing_lake(settings)
     check_port_free(args.host, args.port)
     print(f"enumwatch: starting the Spark Thrift server on {args.host}:{args.port} (this takes a minute)...", file=sys.stderr)
     try:
@@ -152,19 +163,20 @@ def cmd_serve_sql(args: argparse.Namespace) -> int:
 # --- investigate / lookup-id -------------------------------------------------------------------
 def cmd_investigate(args: argparse.Namespace) -> int:
     """Print one entity's activity, flags, targets and relations; optionally write the HTML page."""
-    from enumwatch.investigate import investigate, render_text
-    from enumwatch.pseudonym import load_key
-    from enumwatch.report import to_json, watchlist_names
+    from analyst.investigate import investigate, render_text
+    from core.pseudonym import load_key
+    from analyst.report import to_json
+    from core.watchlist import watchlist_names
     from jobs.session import get_spark
 
-    settings = _settings(args)
-    lake = _lake(settings)
+    settings = settings_from_args(args)
+    lake = existing_lake(settings)
     spark = get_spark(settings, "enumwatch-investigate")
     names = watchlist_names(lake.watchlist_path(), load_key(settings))
     found = investigate(spark, lake, args.entity_type, args.entity_value, names, top=args.top)
     if args.html:
-        from enumwatch.investigate import write_text
-        from enumwatch.investigate_html import render_html
+        from analyst.investigate import write_text
+        from analyst.investigate_html import render_html
 
         write_text(Path(args.html), render_html(found))
         print(f"enumwatch: wrote {Path(args.html).absolute()} (open it in a browser; it needs no network)", file=sys.stderr)
@@ -180,13 +192,13 @@ def _read_id_number(arg: str) -> str:
 
 def cmd_lookup_id(args: argparse.Namespace) -> int:
     """Answer whether an ID number was looked up, by whom, when, and whether data was returned."""
-    from enumwatch.investigate import check_key, lookup_id, render_lookup
-    from enumwatch.pseudonym import load_key
-    from enumwatch.report import to_json
+    from analyst.investigate import check_key, lookup_id, render_lookup
+    from core.pseudonym import load_key
+    from analyst.report import to_json
     from jobs.session import get_spark
 
-    settings = _settings(args)
-    lake = _lake(settings)
+    settings = settings_from_args(args)
+    lake = existing_lake(settings)
     key = load_key(settings)
     check_key(lake, key)
     raw = _read_id_number(args.id_number)
@@ -199,16 +211,16 @@ def cmd_lookup_id(args: argparse.Namespace) -> int:
 # --- export-blocklist --------------------------------------------------------------------------
 def cmd_export_blocklist(args: argparse.Namespace) -> int:
     """Write the latest detection run's flagged IPs, client ids and devices for nginx, a WAF or a script."""
-    from enumwatch.allowlist import load_allowlist
     from datetime import datetime, timezone
 
-    from enumwatch.blocklist import build_blocklist, latest_flag_rows, render, write_atomic
-    from enumwatch.errors import UserError
+    from analyst.blocklist import build_blocklist, latest_flag_rows, render, write_atomic
+    from core.allowlist import load_allowlist
+    from core.errors import UserError
 
     if args.only and args.format != "plain":
         raise UserError("--only goes with --format plain")
-    settings = _settings(args)
-    lake = _lake(settings)
+    settings = settings_from_args(args)
+    lake = existing_lake(settings)
     now = datetime.now(timezone.utc)
     run_id, rows = latest_flag_rows(lake)
     allow = load_allowlist(Path(args.allowlist) if args.allowlist else None, now.date())
@@ -231,7 +243,14 @@ def cmd_export_blocklist(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add the analysts' subcommands to the `enumwatch` parser."""
-    from enumwatch.sqlserver import DEFAULT_HOST, DEFAULT_PORT
+    from analyst.sqlserver import DEFAULT_HOST, DEFAULT_PORT
+
+    p = sub.add_parser("sql", help="run Spark SQL over the lake tables")
+    p.add_argument("query", nargs="?", help="the statement; without it, an interactive prompt")
+    p.add_argument("--lake")
+    p.add_argument("--json", action="store_true", help="print a JSON array of row objects, nothing else")
+    p.add_argument("--limit", type=int, default=100, help="rows shown without --json")
+    p.set_defaults(func=cmd_sql)
 
     p = sub.add_parser("serve-sql", help="serve the lake tables over JDBC (Spark Thrift server) for beeline, DBeaver, Superset")
     p.add_argument("--port", type=int, default=DEFAULT_PORT)

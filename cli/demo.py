@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from enumwatch.generate import generate
+from generator.generate import generate
 
 DEMO_DAYS = 3
 DEMO_SCALE = 0.2
@@ -17,11 +17,12 @@ DEMO_SCALE = 0.2
 
 def run_demo(out: Path, *, lake: str | None, config: Path | None) -> int:
     """Generate `out`, run ingest + detect into the lake and print the flags with their reasons."""
-    from enumwatch.cli import format_summary
-    from enumwatch.lake import Lake
-    from enumwatch.pseudonym import load_key
-    from enumwatch.report import as_records, describe, latest_flags, watchlist_names
-    from enumwatch.settings import load_settings
+    from analyst.report import as_records, describe, latest_flags
+    from cli.output import format_summary
+    from core.lake import Lake
+    from core.pseudonym import load_key
+    from core.settings import load_settings
+    from core.watchlist import watchlist_names
     from jobs.session import get_spark
     from pipelines.run import run_flow
 

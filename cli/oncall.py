@@ -1,35 +1,63 @@
-"""On-call subcommands: `enumwatch alerts` lists the outbox, `enumwatch deliver` retries what is still owed.
+"""On-call's commands: `flagged` lists the latest flags, `alerts` the outbox, `deliver` retries what is owed.
 
-Both read the small `alerts` table with pyarrow, so they answer in a second, without Spark or Prefect.
+`alerts` and `deliver` read the small `alerts` table with pyarrow, so they answer in a second,
+without Spark or Prefect.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import datetime, timezone
-from pathlib import Path
 
-from enumwatch.errors import UserError
+from cli.args import settings_from_args
+from core.errors import UserError
+from core.rules import SEVERITIES
 
 
 class DeliveryError(UserError):
     """Some alerts are still undelivered after `enumwatch deliver`; they stay in the outbox."""
 
 
-def _settings(args: argparse.Namespace):
-    from enumwatch.settings import load_settings
+def cmd_flagged(args: argparse.Namespace) -> int:
+    """Print the latest detection run's flags: a readable list, or --json."""
+    from pyspark.sql import functions as F
 
-    return load_settings(args.config).with_overrides(lake=Path(args.lake) if args.lake else None)
+    from analyst.report import as_records, describe, latest_flags, to_json
+    from core.lake import Lake
+    from core.pseudonym import load_key
+    from core.watchlist import watchlist_names
+    from jobs.session import get_spark
+
+    settings = settings_from_args(args)
+    lake = Lake(settings.lake)
+    if lake.current("flagged_clients") is None:
+        print(f"enumwatch: no detection results in {lake.root} (run 'enumwatch detect' first)", file=sys.stderr)
+        return 1
+    spark = get_spark(settings, "enumwatch-flagged")
+    # The newest detection run that recomputed anything, even if it flagged nobody.
+    latest = lake.read(spark, "detect_runs").agg(F.max("detect_run_id")).first()[0]
+    flags = latest_flags(lake.read(spark, "flagged_clients"), args.min_severity, args.shadow, latest)
+    rows = [row.asDict(recursive=True) for row in flags.toLocalIterator()]
+    records = as_records(rows, watchlist_names(lake.watchlist_path(), load_key(settings)))
+    if args.json:
+        print(to_json(records))
+    elif not records:
+        print("no flagged clients in the latest detection run")
+    else:
+        print(f"{len(records)} flagged in the latest detection run, most severe first:\n")
+        print("\n\n".join(describe(r) for r in records))
+    return 0
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
     """Print the outbox, newest first: one line per alert, or --json."""
-    from enumwatch import alerts as outbox
-    from enumwatch.lake import Lake
+    from delivery import outbox
+    from core.lake import Lake
     from pipelines.alerts import watchlist_names
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     lake = Lake(settings.lake, settings.keep_versions)
     rows = sorted(outbox.read_outbox(lake), key=lambda r: (r["created_at"], outbox.RANK[r["severity"]], r["score"]), reverse=True)
     if args.pending:
@@ -49,11 +77,11 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 def cmd_deliver(args: argparse.Namespace) -> int:
     """Retry every undelivered alert now; exit 1 with the webhook's error if some are still owed."""
-    from enumwatch import alerts as outbox
-    from enumwatch.lake import Lake
+    from delivery import outbox
+    from core.lake import Lake
     from pipelines.alerts import deliver_alerts, heartbeat, new_run_id, write_run_files
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     lake = Lake(settings.lake, settings.keep_versions)
     run_id, now = new_run_id("deliver"), datetime.now(timezone.utc)
     with outbox.outbox_lock(lake):
@@ -68,7 +96,14 @@ def cmd_deliver(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    """Add `alerts` and `deliver` to the enumwatch command line."""
+    """Add `flagged`, `alerts` and `deliver` to the enumwatch command line."""
+    p = subparsers.add_parser("flagged", help="the latest detection run's flagged clients")
+    p.add_argument("--lake")
+    p.add_argument("--json", action="store_true", help="print a JSON array of flag objects, nothing else")
+    p.add_argument("--min-severity", default="low", choices=SEVERITIES)
+    p.add_argument("--shadow", action="store_true", help="include flags raised only by shadow rules")
+    p.set_defaults(func=cmd_flagged)
+
     p = subparsers.add_parser("alerts", help="list on-call alerts (the outbox), newest first")
     p.add_argument("--lake")
     p.add_argument("--json", action="store_true", help="print a JSON array of alerts, nothing else")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from enumwatch.csvfile import csv_reader
+from core.csvfile import csv_reader
 
 ENTITY_TYPES = ("client_id", "device_id", "client_ip", "campaign")
 

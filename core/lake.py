@@ -16,11 +16,12 @@ import shutil
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
-
-from pyspark.sql import DataFrame, SparkSession
+from typing import TYPE_CHECKING, Iterator
 
 from schemas import LAKE_TABLES
+
+if TYPE_CHECKING:  # the lake's own work is files and links; Spark is the caller's
+    from pyspark.sql import DataFrame, SparkSession
 
 
 class LakeError(RuntimeError):

@@ -17,7 +17,7 @@ import sys
 import unicodedata
 from pathlib import Path
 
-from enumwatch.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

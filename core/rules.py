@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from enumwatch.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 
 DEFAULT_RULES = REPO_ROOT / "config" / "rules.yaml"
 SEVERITIES = ("low", "medium", "high", "critical")

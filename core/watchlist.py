@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from enumwatch.csvfile import csv_reader
-from enumwatch.pseudonym import keyed_hash, normalize_name, watchlist_key
+from core.csvfile import csv_reader
+from core.pseudonym import keyed_hash, normalize_name, watchlist_key
 
 
 class WatchlistError(ValueError):
@@ -44,3 +44,10 @@ def load_watchlist(path: Path | None, key: bytes) -> list[WatchlistEntry]:
             entries[entry.name_hash] = entry
     return list(entries.values())
 
+
+
+def watchlist_names(path: Path | None, key: bytes | None) -> dict[str, str]:
+    """watchlist_key -> name, from the watchlist file (empty when it or the key is unavailable)."""
+    if path is None or key is None or not path.exists():
+        return {}
+    return {e.key: e.name for e in load_watchlist(path, key)}

@@ -22,10 +22,10 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from pyspark.sql.pandas.types import to_arrow_schema
 
-from enumwatch.lake import Lake, LakeError
-from enumwatch.rules import SEVERITIES
-from enumwatch.settings import AlertSettings
-from enumwatch.webhook import Webhook, WebhookError, payload, post
+from core.lake import Lake, LakeError
+from core.rules import SEVERITIES
+from core.settings import AlertSettings
+from delivery.webhook import Webhook, WebhookError, payload, post
 from schemas import LAKE_TABLES
 
 RANK = {s: i for i, s in enumerate(SEVERITIES)}

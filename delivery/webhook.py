@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from enumwatch.errors import UserError
+from core.errors import UserError
 
 _SLACK_SECTION_LIMIT = 2900  # Slack rejects section text over 3000 characters
 

@@ -9,7 +9,7 @@ the real gateway would: hourly gzip files of JSON lines in the messy shapes inge
 
 Output is a pure function of the arguments: one `random.Random(seed)` drives everything and gzip
 headers carry no timestamp, so two runs produce byte-identical files. The cast and its behaviour
-live in `enumwatch.scenarios`; this module renders events to lines and files, fast enough for a
+live in `generator.scenarios`; this module renders events to lines and files, fast enough for a
 million lines in seconds (no json.dumps per line: identities are pre-rendered per actor).
 """
 
@@ -28,7 +28,7 @@ from itertools import accumulate
 from operator import itemgetter
 from pathlib import Path
 
-from enumwatch.scenarios import (
+from generator.scenarios import (
     ATTACK_SCENARIOS, CELEBRITIES, DAY_MS, HOUR_MS, Population, build_population,
 )
 

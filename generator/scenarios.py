@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import quote, quote_plus
 
-from enumwatch.idnumber import check_char, is_valid, make_id
+from core.idnumber import check_char, is_valid, make_id
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000

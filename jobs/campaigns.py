@@ -10,7 +10,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from enumwatch.rules import CampaignRule
+from core.rules import CampaignRule
 
 MAX_MEMBERS = 1000
 _LINKS = {"device_id": ["device_id"], "subnet_user_agent": ["ip_24", "user_agent"]}

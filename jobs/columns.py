@@ -12,7 +12,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
-from enumwatch.pseudonym import message_prefix
+from core.pseudonym import message_prefix
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
@@ -20,7 +20,7 @@ _BLOCK = 64
 
 
 def hmac_sha256_hex(value: Column, key: bytes, kind: str) -> Column:
-    """HMAC-SHA256 of `<kind><US><value>` as lower-case hex; equals `enumwatch.pseudonym.keyed_hash`."""
+    """HMAC-SHA256 of `<kind><US><value>` as lower-case hex; equals `core.pseudonym.keyed_hash`."""
     if len(key) > _BLOCK:
         key = hashlib.sha256(key).digest()
     key = key.ljust(_BLOCK, b"\x00")

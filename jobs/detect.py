@@ -18,8 +18,8 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from enumwatch.allowlist import AllowEntry
-from enumwatch.rules import RuleSet
+from core.allowlist import AllowEntry
+from core.rules import RuleSet
 from jobs.campaigns import campaigns as find_campaigns
 from jobs.flags import all_hits, allow_frame, campaign_totals, entity_totals, flag, split_allowlisted
 from jobs.lookups import to_lookups
@@ -164,10 +164,10 @@ def plan(
 
 def main(argv: list[str] | None = None) -> int:
     """spark-submit entry: a full detection over the lake's requests into --staging; prints table row counts."""
-    from enumwatch.allowlist import load_allowlist
-    from enumwatch.lake import Lake
-    from enumwatch.rules import load_rules
-    from enumwatch.settings import load_settings
+    from core.allowlist import load_allowlist
+    from core.lake import Lake
+    from core.rules import load_rules
+    from core.settings import load_settings
     from jobs.session import get_spark
 
     parser = argparse.ArgumentParser(prog="jobs/detect.py", description=main.__doc__)

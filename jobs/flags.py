@@ -1,6 +1,6 @@
 """entity_windows + campaigns -> flagged_clients: which rules fired, how severe, and the evidence.
 
-Rules come from `enumwatch.rules` (config/rules.yaml); this module only turns them into column
+Rules come from `core.rules` (config/rules.yaml); this module only turns them into column
 expressions. A rule hit is one (entity, rule, window) whose conditions hold; an entity's flag keeps
 its strongest window per rule and window kind as evidence, so a reviewer sees the observed value
 next to the threshold it crossed.
@@ -14,8 +14,8 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from enumwatch.allowlist import AllowEntry
-from enumwatch.rules import SEVERITIES, PopulationRule, RuleSet, ThresholdRule
+from core.allowlist import AllowEntry
+from core.rules import SEVERITIES, PopulationRule, RuleSet, ThresholdRule
 from jobs.windows import ENTITY, SAMPLES, _DISTINCT, _estimate, _union_sets
 from schemas import ALLOWLISTED_HITS, FLAGGED_CLIENTS
 

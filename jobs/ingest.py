@@ -17,8 +17,8 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from enumwatch.settings import LookupSpec
-from enumwatch.watchlist import WatchlistEntry
+from core.settings import LookupSpec
+from core.watchlist import WatchlistEntry
 from jobs.columns import mask_free_text
 from jobs.parse import REASONS, classify
 from jobs.pseudonymize import pseudonymize, watchlist_frame
@@ -126,9 +126,9 @@ def stage(
 
 def main(argv: list[str] | None = None) -> int:
     """spark-submit entry: stage the files listed in --files-from into --staging and print the counts."""
-    from enumwatch.pseudonym import load_key
-    from enumwatch.settings import load_settings
-    from enumwatch.watchlist import load_watchlist
+    from core.pseudonym import load_key
+    from core.settings import load_settings
+    from core.watchlist import load_watchlist
     from jobs.session import get_spark
 
     parser = argparse.ArgumentParser(prog="jobs/ingest.py", description=main.__doc__)

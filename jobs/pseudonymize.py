@@ -9,8 +9,8 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from enumwatch.settings import LookupSpec
-from enumwatch.watchlist import WatchlistEntry
+from core.settings import LookupSpec
+from core.watchlist import WatchlistEntry
 from jobs.columns import (
     hmac_sha256_hex,
     id_is_valid,

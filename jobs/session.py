@@ -8,7 +8,7 @@ import sys
 
 from pyspark.sql import SparkSession
 
-from enumwatch.settings import Settings
+from core.settings import Settings
 
 
 class JavaMissingError(RuntimeError):

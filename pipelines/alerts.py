@@ -20,10 +20,12 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 
-from enumwatch import alerts as outbox
-from enumwatch.lake import Lake
-from enumwatch.settings import Settings, load_settings
-from enumwatch.webhook import Webhook, WebhookError, payload, post, redact
+from core.lake import Lake
+from core.pseudonym import load_key
+from core.settings import Settings, load_settings
+from core.watchlist import watchlist_names as names_from
+from delivery import outbox
+from delivery.webhook import Webhook, WebhookError, payload, post, redact
 
 _log = logging.getLogger("enumwatch.alerts")
 CSV_COLUMNS = (
@@ -52,9 +54,6 @@ def webhook_for(settings: Settings) -> Webhook | None:
 
 def watchlist_names(lake: Lake, settings: Settings) -> dict[str, str]:
     """Handle -> name from the watchlist recorded in the lake; handles stay as they are if it cannot be read."""
-    from enumwatch.pseudonym import load_key
-    from enumwatch.report import watchlist_names as names_from
-
     path = lake.watchlist_path()
     if path is None:
         return {}

@@ -6,7 +6,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact
 from prefect.cache_policies import NO_CACHE
 
-from enumwatch.settings import Settings
+from core.settings import Settings
 from jobs.quality import build_data_docs, prune_data_docs
 
 

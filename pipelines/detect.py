@@ -18,10 +18,10 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pyspark.sql import functions as F
 
-from enumwatch.allowlist import load_allowlist
-from enumwatch.lake import Lake
-from enumwatch.rules import load_rules
-from enumwatch.settings import Settings, load_settings
+from core.allowlist import load_allowlist
+from core.lake import Lake
+from core.rules import load_rules
+from core.settings import Settings, load_settings
 from jobs import detect as detect_job
 from jobs.detect import Scope
 from jobs.quality import QualityGateError, Verdict, gate_passed, raise_if_failed, report_failures, validate

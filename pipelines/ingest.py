@@ -18,11 +18,11 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pyspark.sql import functions as F
 
-from enumwatch.discovery import Plan, SourceError, list_files, plan
-from enumwatch.lake import Lake
-from enumwatch.pseudonym import fingerprint, load_key
-from enumwatch.settings import Settings, load_settings
-from enumwatch.watchlist import load_watchlist
+from core.discovery import Plan, SourceError, list_files, plan
+from core.lake import Lake
+from core.pseudonym import fingerprint, load_key
+from core.settings import Settings, load_settings
+from core.watchlist import load_watchlist
 from jobs.ingest import IngestJob, stage
 from jobs.quality import Verdict, gate_passed, raise_if_failed, report_failures, validate
 from jobs.session import get_spark

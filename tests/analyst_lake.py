@@ -18,9 +18,9 @@ import pyarrow.parquet as pq
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from conftest import TEST_KEY
-from enumwatch.idnumber import make_id
-from enumwatch.lake import Lake
-from enumwatch.pseudonym import fingerprint, keyed_hash, watchlist_key
+from core.idnumber import make_id
+from core.lake import Lake
+from core.pseudonym import fingerprint, keyed_hash, watchlist_key
 from schemas import LAKE_TABLES
 
 KEY = TEST_KEY.encode()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from enumwatch.settings import Settings, load_settings
+from core.settings import Settings, load_settings
 
 TEST_KEY = "test-pseudonym-key-0123456789abcdef"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

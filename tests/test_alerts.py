@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from enumwatch import alerts as outbox
-from enumwatch.lake import Lake
-from enumwatch.pseudonym import watchlist_key
-from enumwatch.settings import AlertSettings
+from delivery import outbox
+from core.lake import Lake
+from core.pseudonym import watchlist_key
+from core.settings import AlertSettings
 from conftest import TEST_KEY
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
@@ -222,7 +222,7 @@ def test_render_marks_evidence_from_shadow_rules_as_context():
 
 
 def test_write_outbox_waits_for_the_lake_lock_and_gives_up_with_a_clear_error(tmp_path):
-    from enumwatch.lake import LakeError
+    from core.lake import LakeError
 
     lake = Lake(tmp_path / "lake")
     with Lake(tmp_path / "lake").lock():  # an ingest is publishing

@@ -10,10 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import TEST_KEY
-from enumwatch import alerts as outbox
-from enumwatch.cli import main
-from enumwatch.lake import Lake
-from enumwatch.pseudonym import fingerprint
+from delivery import outbox
+from cli.main import main
+from core.lake import Lake
+from core.pseudonym import fingerprint
 from test_alerts import make_flag, publish_flags
 from test_webhook import closed_port_url, webhook_server
 
@@ -168,7 +168,7 @@ def test_a_failed_detect_flow_pages_on_call_through_the_webhook_and_a_failure_fi
 
 
 def test_a_failed_child_flow_pages_once_through_its_parent_and_an_undelivered_page_is_resent(prefect_harness, oncall):
-    from enumwatch.discovery import SourceError
+    from core.discovery import SourceError
     from pipelines.alerts import alerts_flow
     from pipelines.run import run_flow
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from enumwatch.allowlist import AllowEntry, AllowlistError, load_allowlist
+from core.allowlist import AllowEntry, AllowlistError, load_allowlist
 
 TODAY = date(2026, 11, 27)
 HEADER = "entity_type,entity_value,reason,expires\n"

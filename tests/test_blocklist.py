@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 import analyst_lake as tiny
-from enumwatch.allowlist import AllowEntry
-from enumwatch.blocklist import build_blocklist, render
-from enumwatch.cli import main
-from enumwatch.lake import Lake
+from core.allowlist import AllowEntry
+from analyst.blocklist import build_blocklist, render
+from cli.main import main
+from core.lake import Lake
 
 NOW = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)
 

@@ -8,7 +8,7 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from enumwatch.rules import load_rules
+from core.rules import load_rules
 from jobs.campaigns import campaigns
 from schemas import LOOKUPS
 from schemas.tables import spark_type

@@ -9,8 +9,9 @@ import pytest
 from conftest import TEST_KEY
 
 import pipelines.ingest  # noqa: F401  Prefect sets up its log handlers now, not inside a test's capsys
-from enumwatch.cli import build_parser, format_summary, main
-from enumwatch.lake import Lake
+from cli.main import build_parser, main
+from cli.output import format_summary
+from core.lake import Lake
 from schemas import REQUESTS
 
 UTC = dt.timezone.utc

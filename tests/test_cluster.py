@@ -102,7 +102,7 @@ def _flags(lake: Path) -> list[tuple]:
 @pytest.mark.slow
 @pytest.mark.spark
 def test_standalone_cluster_run_flags_exactly_what_local_mode_flags(spark_cluster, tmp_path):
-    from enumwatch.generate import generate
+    from generator.generate import generate
 
     master_url, master_ui = spark_cluster
     src = tmp_path / "src"

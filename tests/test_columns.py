@@ -6,8 +6,8 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from enumwatch.idnumber import is_valid, make_id
-from enumwatch.pseudonym import keyed_hash
+from core.idnumber import is_valid, make_id
+from core.pseudonym import keyed_hash
 from jobs.columns import (
     hmac_sha256_hex,
     id_is_valid,

@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 from conftest import TEST_KEY
 
-from enumwatch.cli import format_summary
+from cli.output import format_summary
 from jobs.quality import build_data_docs, prune_data_docs, validate
 from schemas import REQUESTS
 

@@ -120,7 +120,7 @@ def _has_parquet(path: Path) -> bool:
 
 @pytest.mark.slow
 def test_deployments_from_prefect_yaml_run_ingest_then_detect_on_a_process_worker(prefect_server, tmp_path):
-    from enumwatch.generate import generate
+    from generator.generate import generate
 
     api, env = prefect_server
     src, lake = tmp_path / "src", tmp_path / "lake"

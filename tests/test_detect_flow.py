@@ -13,8 +13,8 @@ from pyspark.sql import functions as F
 
 from conftest import TEST_KEY
 import jobs.quality
-from enumwatch.lake import Lake
-from enumwatch.pseudonym import fingerprint
+from core.lake import Lake
+from core.pseudonym import fingerprint
 from jobs.quality import QualityGateError
 from pipelines.detect import detect_flow
 from schemas import REQUESTS

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from enumwatch.discovery import SourceError, SourceFile, fingerprint, list_files, plan
+from core.discovery import SourceError, SourceFile, fingerprint, list_files, plan
 
 
 def _touch(path, data: bytes = b"x\n"):

@@ -8,8 +8,8 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from enumwatch.allowlist import AllowEntry
-from enumwatch.rules import CampaignRule, PopulationRule, RuleSet, ThresholdRule
+from core.allowlist import AllowEntry
+from core.rules import CampaignRule, PopulationRule, RuleSet, ThresholdRule
 from jobs.flags import all_hits, allow_frame, campaign_totals, flag, population_hits, split_allowlisted, threshold_hits
 from schemas import ALLOWLISTED_HITS, CAMPAIGNS, ENTITY_WINDOWS, FLAGGED_CLIENTS
 

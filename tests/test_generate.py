@@ -15,9 +15,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from enumwatch.generate import generate, main
-from enumwatch.idnumber import is_valid
-from enumwatch.scenarios import celebrity_ids
+from generator.generate import generate, main
+from core.idnumber import is_valid
+from generator.scenarios import celebrity_ids
 
 ATTACKS = {
     "burst_random_ids", "low_and_slow", "suffix_brute_force", "sequential_scan",

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from enumwatch.idnumber import check_char, is_valid, make_id
+from core.idnumber import check_char, is_valid, make_id
 
 KNOWN = "11010519491231002X"  # the standard's own worked example (Beijing Chaoyang, 1949-12-31, seq 002)
 

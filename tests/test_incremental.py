@@ -11,7 +11,7 @@ import pyarrow.dataset as ds
 import pytest
 from conftest import flow_env, write_config
 
-from enumwatch.generate import generate
+from generator.generate import generate
 from pipelines.detect import detect_flow
 from pipelines.ingest import ingest_flow
 

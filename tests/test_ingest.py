@@ -10,7 +10,7 @@ from conftest import APACHE_SAMPLE, TEST_KEY
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from enumwatch.pseudonym import keyed_hash
+from core.pseudonym import keyed_hash
 from jobs.ingest import IngestJob, stage
 from schemas import QUARANTINE, REQUESTS
 
@@ -76,7 +76,7 @@ def test_stage_writes_requests_quarantine_and_one_count_record_per_file(spark, s
 @pytest.fixture(scope="module")
 def apache(spark, tmp_path_factory):
     """The real 10,000-line Apache combined log, staged once."""
-    from enumwatch.settings import load_settings
+    from core.settings import load_settings
 
     settings = load_settings(env={"ENUMWATCH_PSEUDONYM_KEY": TEST_KEY})
     staging = tmp_path_factory.mktemp("apache") / "staging"

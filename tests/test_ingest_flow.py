@@ -26,8 +26,8 @@ import pytest
 from conftest import TEST_KEY, flow_env, write_config
 from pyspark.testing import assertDataFrameEqual
 
-from enumwatch.discovery import SourceError
-from enumwatch.lake import Lake
+from core.discovery import SourceError
+from core.lake import Lake
 from jobs.ingest import QUARANTINE_LINE_CHARS
 from jobs.quality import QualityGateError, load_suite
 from pipelines.ingest import ingest_flow
@@ -243,7 +243,7 @@ def _lines(*records: tuple[str, int]) -> bytes:
 @pytest.fixture(scope="module")
 def reingest_run(prefect_harness, tmp_path_factory):
     """Ingest a, b and c; change a; try again without and then with --reingest of a and b only."""
-    from enumwatch.cli import main
+    from cli.main import main
 
     root = tmp_path_factory.mktemp("reingest")
     data = root / "data"  # the lake and config live beside the source, not inside it
@@ -498,7 +498,7 @@ def _prefect_texts(flow_run_id) -> list[str]:
 @pytest.fixture(scope="module")
 def generated_run(prefect_harness, tmp_path_factory):
     """One day of generated traffic (gzip hourly files, malformed and blank lines) ingested with its watchlist."""
-    from enumwatch.generate import generate
+    from generator.generate import generate
 
     root = tmp_path_factory.mktemp("generated")
     truth = generate(root / "gen", days=1, scale=0.05)
@@ -554,8 +554,8 @@ def test_generated_ingest_again_adds_no_rows(generated_run):
 
 @pytest.mark.slow
 def test_generated_ingest_marks_lookups_of_watchlisted_names(generated_run):
-    from enumwatch.pseudonym import watchlist_key
-    from enumwatch.watchlist import load_watchlist
+    from core.pseudonym import watchlist_key
+    from core.watchlist import load_watchlist
 
     entries = load_watchlist(generated_run["watchlist"], TEST_KEY.encode())
     handles = {watchlist_key(TEST_KEY.encode(), e.name) for e in entries}

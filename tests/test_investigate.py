@@ -11,7 +11,7 @@ import pytest
 
 import analyst_lake as tiny
 from conftest import TEST_KEY
-from enumwatch.cli import main
+from cli.main import main
 
 pytestmark = pytest.mark.spark
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from enumwatch.lake import Lake, LakeError
+from core.lake import Lake, LakeError
 from schemas import REQUESTS
 
 

@@ -10,8 +10,8 @@ import pytest
 
 import analyst_lake as tiny
 from conftest import TEST_KEY
-from enumwatch.cli import main
-from enumwatch.investigate import mask_id
+from cli.main import main
+from analyst.investigate import mask_id
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from urllib.parse import quote, quote_plus
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
-from enumwatch.idnumber import is_valid, make_id
-from enumwatch.pseudonym import (
+from core.idnumber import is_valid, make_id
+from core.pseudonym import (
     PseudonymKeyError,
     fingerprint,
     keyed_hash,
@@ -23,8 +23,8 @@ from enumwatch.pseudonym import (
     normalize_name,
     watchlist_key,
 )
-from enumwatch.settings import load_settings
-from enumwatch.watchlist import load_watchlist
+from core.settings import load_settings
+from core.watchlist import load_watchlist
 from jobs.pseudonymize import pseudonymize, watchlist_frame
 from jobs.session import get_spark
 from schemas import REQUESTS

@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import TEST_KEY
-from enumwatch.generate import generate
-from enumwatch.lake import Lake
-from enumwatch.scenarios import ATTACK_SCENARIOS, BENIGN_SCENARIOS, PARTNER_SCENARIO
+from generator.generate import generate
+from core.lake import Lake
+from generator.scenarios import ATTACK_SCENARIOS, BENIGN_SCENARIOS, PARTNER_SCENARIO
 from pipelines.run import run_flow
 from schemas import LAKE_TABLES
 

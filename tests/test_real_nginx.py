@@ -20,7 +20,7 @@ import pyarrow.dataset as ds
 import pytest
 from conftest import flow_env, write_config
 
-from enumwatch.idnumber import make_id
+from core.idnumber import make_id
 from pipelines.ingest import ingest_flow
 
 pytestmark = [pytest.mark.flow, pytest.mark.spark, pytest.mark.slow]

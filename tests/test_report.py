@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 import pytest
 
 from conftest import TEST_KEY
-from enumwatch.cli import main
-from enumwatch.lake import Lake
-from enumwatch.pseudonym import fingerprint, watchlist_key
+from cli.main import main
+from core.lake import Lake
+from core.pseudonym import fingerprint, watchlist_key
 from schemas import FLAGGED_CLIENTS
 
 KEY = TEST_KEY

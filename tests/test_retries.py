@@ -7,8 +7,8 @@ import errno
 import pytest
 from prefect.states import Failed
 
-from enumwatch.discovery import SourceError
-from enumwatch.lake import LakeError
+from core.discovery import SourceError
+from core.lake import LakeError
 from pipelines import detect, ingest
 from pipelines.retries import IO_RETRIES, is_transient, retry_transient
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from enumwatch.rules import DEFAULT_RULES, SEVERITIES, RulesError, ThresholdRule, load_rules
-from enumwatch.settings import REPO_ROOT
+from core.rules import DEFAULT_RULES, SEVERITIES, RulesError, ThresholdRule, load_rules
+from core.settings import REPO_ROOT
 
 RULE_KEYS = ("name", "description", "severity", "enabled", "shadow")
 REQUIRED_RULES = (

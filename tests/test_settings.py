@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from enumwatch.settings import ConfigError, load_settings
+from core.settings import ConfigError, load_settings
 
 KEY = "a-pseudonym-key-for-settings-tests-0123456789"
 

@@ -70,7 +70,7 @@ def test_prefect_yaml_entrypoint_imports_and_names_a_flow(entrypoint):
     assert isinstance(getattr(module, name), Flow)
 
 
-@pytest.mark.parametrize("module", ["jobs.ingest", "pipelines.ingest", "enumwatch.cli"], ids=lambda m: m)
+@pytest.mark.parametrize("module", ["jobs.ingest", "pipelines.ingest", "cli.main"], ids=lambda m: m)
 def test_entry_module_imports(module):
     assert importlib.import_module(module).__doc__
 

@@ -17,8 +17,8 @@ import pyspark
 import pytest
 
 import analyst_lake as tiny
-from enumwatch.cli import main
-from enumwatch.sqlserver import view_sql
+from cli.main import main
+from analyst.sqlserver import view_sql
 
 BEELINE = Path(pyspark.__file__).parent / "bin" / "beeline"
 
@@ -131,7 +131,7 @@ class Server:
 
     def __init__(self, args: list[str], env: dict):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "enumwatch.cli", *args],
+            [sys.executable, "-m", "cli.main", *args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
         )
         self.lines: list[str] = []

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from enumwatch.pseudonym import keyed_hash, watchlist_key
-from enumwatch.watchlist import WatchlistEntry, WatchlistError, load_watchlist
+from core.pseudonym import keyed_hash, watchlist_key
+from core.watchlist import WatchlistEntry, WatchlistError, load_watchlist
 
 KEY = b"watchlist-test-key-0123456789abcdef"
 

@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from enumwatch import alerts as outbox
-from enumwatch.errors import UserError
-from enumwatch.webhook import Webhook, WebhookError, check_url, post, redact, slack_payload
+from delivery import outbox
+from core.errors import UserError
+from delivery.webhook import Webhook, WebhookError, check_url, post, redact, slack_payload
 from test_alerts import LI, T0, WANG, make_flag
 
 SECRET_PATH = "/services/T000/B000/s3cr3t"
@@ -178,7 +178,7 @@ def test_deliver_without_a_webhook_counts_the_run_file_as_the_channel():
 
 # --- where the URL comes from ------------------------------------------------------------------
 def test_webhook_url_comes_from_the_environment_over_the_config_and_never_shows_in_repr(tmp_path):
-    from enumwatch.settings import load_settings
+    from core.settings import load_settings
 
     config = tmp_path / "c.toml"
     config.write_text('[alerts]\nwebhook_url = "https://config.example/hook/s3cr3t"\nwebhook_format = "json"\n')
@@ -198,7 +198,7 @@ def test_webhook_url_comes_from_the_environment_over_the_config_and_never_shows_
     ],
 )
 def test_alert_settings_refuse_unusable_values_naming_the_key(tmp_path, toml, complaint):
-    from enumwatch.settings import ConfigError, load_settings
+    from core.settings import ConfigError, load_settings
 
     config = tmp_path / "c.toml"
     config.write_text("[alerts]\n" + toml + "\n")
@@ -207,7 +207,7 @@ def test_alert_settings_refuse_unusable_values_naming_the_key(tmp_path, toml, co
 
 
 def test_alert_settings_default_the_folder_beside_the_lake_and_24_hours_per_severity(tmp_path):
-    from enumwatch.settings import load_settings
+    from core.settings import load_settings
 
     settings = load_settings(env={"ENUMWATCH_LAKE": str(tmp_path / "lake")})
     assert settings.alerts.directory(settings.lake) == tmp_path / "alerts-out"

@@ -8,7 +8,7 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from enumwatch.rules import load_rules
+from core.rules import load_rules
 from jobs.windows import entity_hours, entity_prefix_hours, entity_windows, seven_day_ends
 from schemas import LOOKUPS
 from schemas.tables import spark_type

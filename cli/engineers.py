@@ -1,0 +1,140 @@
+"""The data engineers' commands: `ingest`, `detect`, `backfill`, `run`, `generate` and `demo`.
+
+Each one starts a Prefect flow (or the generator) with paths and switches; flows and Spark are
+imported only when a command runs, so `enumwatch --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date
+from pathlib import Path
+
+from cli.args import absolute, require_source
+from cli.oncall import cmd_flagged
+from cli.output import format_detect_summary, format_summary
+from core.errors import UserError
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Run the ingest flow and print its summary."""
+    from pipelines.ingest import ingest_flow
+
+    source = Path(args.source).absolute()
+    require_source(source)
+    summary = ingest_flow(
+        source=str(source),
+        fmt=args.format,
+        lake=args.lake,
+        watchlist=absolute(args.watchlist),
+        reingest=args.reingest,
+        config=str(args.config) if args.config else None,
+    )
+    print(format_summary(summary))
+    return 0
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    """Run the detect flow and print a one-line summary plus the flags."""
+    from pipelines.detect import detect_flow
+
+    if getattr(args, "date_from", None) and args.date_to < args.date_from:
+        raise UserError(f"--to {args.date_to} is before --from {args.date_from}")
+    summary = detect_flow(
+        lake=args.lake,
+        watchlist=absolute(args.watchlist),
+        allowlist=absolute(args.allowlist),
+        rules=absolute(args.rules),
+        config=absolute(args.config),
+        full=getattr(args, "full", False),
+        backfill_from=getattr(args, "date_from", None),
+        backfill_to=getattr(args, "date_to", None),
+    )
+    print(format_detect_summary(summary))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Ingest then detect in one parent flow, then show the flags."""
+    from pipelines.run import run_flow
+
+    source = Path(args.source).absolute()
+    require_source(source)
+    result = run_flow(
+        source=str(source),
+        fmt=args.format,
+        lake=args.lake,
+        watchlist=absolute(args.watchlist),
+        allowlist=absolute(args.allowlist),
+        rules=absolute(args.rules),
+        config=absolute(args.config),
+    )
+    print(format_summary(result["ingest"]))
+    if result["detect"].get("data_docs"):
+        print(f"detect data docs: {result['detect']['data_docs']}")
+    args.json, args.min_severity, args.shadow = False, "low", False
+    return cmd_flagged(args)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Write deterministic sample traffic with planted attacks and labels."""
+    from generator.generate import main as generate_main
+
+    argv = ["--out", str(args.out), "--days", str(args.days), "--scale", str(args.scale), "--seed", str(args.seed)]
+    return generate_main(argv)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Generate a sample, ingest it on the embedded defaults and show what it holds."""
+    from cli.demo import run_demo
+
+    return run_demo(Path(args.out), lake=args.lake, config=args.config)
+
+
+def register(sub) -> None:
+    """Add the data engineers' subcommands to the `enumwatch` parser."""
+    p = sub.add_parser("ingest", help="ingest access logs into the lake")
+    p.add_argument("--source", required=True, help="a log file, or a directory searched recursively")
+    p.add_argument("--format", required=True, choices=("jsonl", "combined"))
+    p.add_argument("--lake", help="lake directory (default ./lake or ENUMWATCH_LAKE)")
+    p.add_argument("--watchlist", help="CSV with a 'name' column of watched people")
+    p.add_argument("--reingest", action="store_true", help="replace the rows of files already ingested")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("detect", help="find enumerating clients over the lake")
+    p.add_argument("--lake")
+    p.add_argument("--watchlist", help="CSV with a 'name' column (remembered for showing names)")
+    p.add_argument("--allowlist", help="CSV entity_type,entity_value,reason[,expires]")
+    p.add_argument("--rules", help="rules YAML (default config/rules.yaml)")
+    p.add_argument("--full", action="store_true", help="recompute every date, not only what new data touched")
+    p.set_defaults(func=cmd_detect)
+
+    p = sub.add_parser("backfill", help="recompute detection for a range of event dates (idempotent)")
+    p.add_argument("--from", dest="date_from", required=True, type=date.fromisoformat, help="first date, YYYY-MM-DD")
+    p.add_argument("--to", dest="date_to", required=True, type=date.fromisoformat, help="last date, YYYY-MM-DD")
+    p.add_argument("--lake")
+    p.add_argument("--watchlist")
+    p.add_argument("--allowlist")
+    p.add_argument("--rules")
+    p.set_defaults(func=cmd_detect)
+
+    p = sub.add_parser("run", help="ingest, then detect, in one parent flow")
+    p.add_argument("--source", required=True)
+    p.add_argument("--format", required=True, choices=("jsonl", "combined"))
+    p.add_argument("--lake")
+    p.add_argument("--watchlist")
+    p.add_argument("--allowlist")
+    p.add_argument("--rules")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("generate", help="write deterministic sample traffic with planted attacks")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--days", type=int, default=7)
+    p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("demo", help="generate a sample and run the pipeline end to end")
+    p.add_argument("--out", default="demo", help="where the sample goes (default ./demo)")
+    p.add_argument("--lake", help="lake directory (default ./lake)")
+    p.set_defaults(func=cmd_demo)
