@@ -67,7 +67,9 @@ class Blocklist:
         if self.allowlisted:
             notes.append(f"{self.allowlisted} allowlisted entities left out")
         if self.unsafe:
-            notes.append(f"{len(self.unsafe)} values left out: not a valid IP or not a plain token ({', '.join(sorted(set(self.unsafe)))})")
+            notes.append(
+                f"{len(self.unsafe)} values left out: not a valid IP or not a plain token ({', '.join(sorted(set(self.unsafe)))})"
+            )
         return notes
 
 
@@ -102,7 +104,9 @@ def build_blocklist(run_id: str, rows: list[dict], min_severity: str, allow: lis
     floor = SEVERITIES.index(min_severity)
     is_allowed = _allowed(allow)
     out = Blocklist(run_id, min_severity)
-    rows = sorted(rows, key=lambda r: (-SEVERITIES.index(r["severity"]), -r["score"], r["entity_type"], r["entity_value"]))
+    rows = sorted(
+        rows, key=lambda r: (-SEVERITIES.index(r["severity"]), -r["score"], r["entity_type"], r["entity_value"])
+    )
     for row in rows:
         if row["shadow"] or SEVERITIES.index(row["severity"]) < floor:
             continue
@@ -110,7 +114,12 @@ def build_blocklist(run_id: str, rows: list[dict], min_severity: str, allow: lis
         if is_allowed(kind, value):
             out.allowlisted += 1
             continue
-        why = {"severity": row["severity"], "score": row["score"], "rules": list(row["rules"]), "flag": f"{kind} {value}"}
+        why = {
+            "severity": row["severity"],
+            "score": row["score"],
+            "rules": list(row["rules"]),
+            "flag": f"{kind} {value}",
+        }
         if kind == "client_ip":
             try:
                 out.ips.setdefault(str(ipaddress.ip_address(value)), why)

@@ -98,7 +98,9 @@ def _hours(mine: DataFrame) -> list[dict]:
         F.count_if("hit").alias("hits"),
         F.count_if("miss").alias("misses"),
     )
-    first_hours = mine.where(F.col("id_hash").isNotNull()).groupBy("id_hash").agg(F.min("event_hour").alias("event_hour"))
+    first_hours = (
+        mine.where(F.col("id_hash").isNotNull()).groupBy("id_hash").agg(F.min("event_hour").alias("event_hour"))
+    )
     new_ids = first_hours.groupBy("event_hour").agg(F.count(F.lit(1)).alias("new_ids"))
     rows = _rows(per_hour.join(new_ids, "event_hour", "left").orderBy("event_hour"))
     total = 0
@@ -118,7 +120,9 @@ def _related(lookups: DataFrame, pred, devices: list, ips: list, subnets: list, 
     others = lookups.where(~pred & link)
     grouped = others.groupBy("entity_type", "entity_value").agg(
         F.count(F.lit(1)).alias("lookups"),
-        F.array_sort(F.collect_set(F.when(F.col("device_id").isin(devices or [""]), F.col("device_id")))).alias("devices"),
+        F.array_sort(F.collect_set(F.when(F.col("device_id").isin(devices or [""]), F.col("device_id")))).alias(
+            "devices"
+        ),
         F.array_sort(F.collect_set(F.when(F.col("client_ip").isin(ips or [""]), F.col("client_ip")))).alias("ips"),
         F.array_sort(F.collect_set(F.when(F.col("ip_24").isin(subnets or [""]), F.col("ip_24")))).alias("subnets"),
         F.min("event_time").alias("first_seen"),
@@ -132,50 +136,60 @@ def _related(lookups: DataFrame, pred, devices: list, ips: list, subnets: list, 
         via = row["devices"] or row["ips"] or row["subnets"]
         out[kind]["total"] += 1
         if len(out[kind]["entities"]) < top:
-            out[kind]["entities"].append({
-                "entity_type": row["entity_type"],
-                "entity_value": row["entity_value"],
-                "via": via,
-                "lookups": row["lookups"],
-                "first_seen": _utc(row["first_seen"]),
-                "last_seen": _utc(row["last_seen"]),
-                "flagged": flagged.get((row["entity_type"], row["entity_value"])),
-            })
+            out[kind]["entities"].append(
+                {
+                    "entity_type": row["entity_type"],
+                    "entity_value": row["entity_value"],
+                    "via": via,
+                    "lookups": row["lookups"],
+                    "first_seen": _utc(row["first_seen"]),
+                    "last_seen": _utc(row["last_seen"]),
+                    "flagged": flagged.get((row["entity_type"], row["entity_value"])),
+                }
+            )
     out["truncated"] = len(rows) > MAX_LINKS
     return out
 
 
 def _totals(mine: DataFrame) -> dict:
     """Counts, first/last seen, and the devices, IPs and /24s the entity used (capped at MAX_LINKS)."""
-    return mine.agg(
-        F.count(F.lit(1)).alias("lookups"),
-        F.count_if("hit").alias("hits"),
-        F.count_if("miss").alias("misses"),
-        F.countDistinct("id_hash").alias("distinct_ids"),
-        F.countDistinct("name_hash").alias("distinct_names"),
-        F.count_if(F.col("id_hash").isNotNull() & ~F.col("id_valid")).alias("invalid_ids"),
-        F.min("event_time").alias("first_seen"),
-        F.max("event_time").alias("last_seen"),
-        F.countDistinct("device_id").alias("n_devices"),
-        F.countDistinct("client_ip").alias("n_ips"),
-        F.countDistinct("ip_24").alias("n_subnets"),
-        F.slice(F.array_sort(F.collect_set("device_id")), 1, MAX_LINKS).alias("devices"),
-        F.slice(F.array_sort(F.collect_set("client_ip")), 1, MAX_LINKS).alias("ips"),
-        F.slice(F.array_sort(F.collect_set("ip_24")), 1, MAX_LINKS).alias("subnets"),
-        F.array_sort(F.collect_set("watchlist_key")).alias("watchlist_keys"),
-        F.array_sort(F.collect_set(F.when(F.col("hit"), F.col("watchlist_key")))).alias("watchlist_hit_keys"),
-    ).first().asDict(recursive=True)
+    return (
+        mine.agg(
+            F.count(F.lit(1)).alias("lookups"),
+            F.count_if("hit").alias("hits"),
+            F.count_if("miss").alias("misses"),
+            F.countDistinct("id_hash").alias("distinct_ids"),
+            F.countDistinct("name_hash").alias("distinct_names"),
+            F.count_if(F.col("id_hash").isNotNull() & ~F.col("id_valid")).alias("invalid_ids"),
+            F.min("event_time").alias("first_seen"),
+            F.max("event_time").alias("last_seen"),
+            F.countDistinct("device_id").alias("n_devices"),
+            F.countDistinct("client_ip").alias("n_ips"),
+            F.countDistinct("ip_24").alias("n_subnets"),
+            F.slice(F.array_sort(F.collect_set("device_id")), 1, MAX_LINKS).alias("devices"),
+            F.slice(F.array_sort(F.collect_set("client_ip")), 1, MAX_LINKS).alias("ips"),
+            F.slice(F.array_sort(F.collect_set("ip_24")), 1, MAX_LINKS).alias("subnets"),
+            F.array_sort(F.collect_set("watchlist_key")).alias("watchlist_keys"),
+            F.array_sort(F.collect_set(F.when(F.col("hit"), F.col("watchlist_key")))).alias("watchlist_hit_keys"),
+        )
+        .first()
+        .asDict(recursive=True)
+    )
 
 
 def _top_ids(mine: DataFrame, top: int) -> list[dict]:
     """The `top` ID numbers, most returned first, as hash prefixes with their region-only mask."""
-    ids = mine.where(F.col("id_hash").isNotNull()).groupBy("id_hash").agg(
-        F.count(F.lit(1)).alias("lookups"),
-        F.count_if("hit").alias("hits"),
-        F.first("id_masked", ignorenulls=True).alias("masked"),
-        F.bool_or("id_valid").alias("valid"),
-        F.min("event_time").alias("first_seen"),
-        F.max("event_time").alias("last_seen"),
+    ids = (
+        mine.where(F.col("id_hash").isNotNull())
+        .groupBy("id_hash")
+        .agg(
+            F.count(F.lit(1)).alias("lookups"),
+            F.count_if("hit").alias("hits"),
+            F.first("id_masked", ignorenulls=True).alias("masked"),
+            F.bool_or("id_valid").alias("valid"),
+            F.min("event_time").alias("first_seen"),
+            F.max("event_time").alias("last_seen"),
+        )
     )
     ordered = ids.orderBy(F.col("hits").desc(), F.col("lookups").desc(), "first_seen", "id_hash").limit(top)
     return [
@@ -203,12 +217,22 @@ def investigate(
         own_flags = flags.where((F.col("entity_type") == entity_type) & (F.col("entity_value") == value))
         latest_own = _rows(own_flags.orderBy(F.col("detect_run_id").desc()).limit(1))
         if totals["lookups"] == 0 and not latest_own:
-            raise UserError(f"no lookups by {entity_type} {value} in {lake.root}{_not_found_hint(lookups, entity_type, value)}")
+            raise UserError(
+                f"no lookups by {entity_type} {value} in {lake.root}{_not_found_hint(lookups, entity_type, value)}"
+            )
         latest_run = _latest_run(flags)
-        flagged = {
-            (r["entity_type"], r["entity_value"]): r["severity"] + (" (shadow)" if r["shadow"] else "")
-            for r in _rows(flags.where(F.col("detect_run_id") == F.lit(latest_run)).select("entity_type", "entity_value", "severity", "shadow"))
-        } if latest_run else {}
+        flagged = (
+            {
+                (r["entity_type"], r["entity_value"]): r["severity"] + (" (shadow)" if r["shadow"] else "")
+                for r in _rows(
+                    flags.where(F.col("detect_run_id") == F.lit(latest_run)).select(
+                        "entity_type", "entity_value", "severity", "shadow"
+                    )
+                )
+            }
+            if latest_run
+            else {}
+        )
         top_ids = _top_ids(mine, top)
         agents = _rows(mine.groupBy("user_agent").count().orderBy(F.col("count").desc(), "user_agent").limit(5))
         hours = _hours(mine)
@@ -222,14 +246,18 @@ def investigate(
         in_campaign = in_campaign | F.array_contains("members", value)
     related["campaigns"] = [
         {k: r[k] for k in ("rule", "link", "link_value", "user_agent", "n_members", "lookups", "detect_run_id")}
-        | {"members": [m for m in r["members"] if m != value][:top], "flagged": flagged.get(("campaign", r["link_value"]))}
+        | {
+            "members": [m for m in r["members"] if m != value][:top],
+            "flagged": flagged.get(("campaign", r["link_value"])),
+        }
         for r in _rows(latest_campaigns.where(in_campaign).orderBy("rule", "link_value"))
     ]
     campaign_flags = []
     if entity_type == "client_id" and latest_run:
         campaign_flags = _rows(
-            flags.where((F.col("detect_run_id") == latest_run) & (F.col("entity_type") == "campaign"))
-            .where(F.array_contains("members", value))
+            flags.where((F.col("detect_run_id") == latest_run) & (F.col("entity_type") == "campaign")).where(
+                F.array_contains("members", value)
+            )
         )
     flag = as_records(latest_own, names)[0] if latest_own else None
     return {
@@ -239,7 +267,20 @@ def investigate(
         "latest_detect_run_id": latest_run,
         "first_seen": _utc(totals["first_seen"]),
         "last_seen": _utc(totals["last_seen"]),
-        "totals": {k: totals[k] for k in ("lookups", "hits", "misses", "distinct_ids", "distinct_names", "invalid_ids", "n_devices", "n_ips", "n_subnets")},
+        "totals": {
+            k: totals[k]
+            for k in (
+                "lookups",
+                "hits",
+                "misses",
+                "distinct_ids",
+                "distinct_names",
+                "invalid_ids",
+                "n_devices",
+                "n_ips",
+                "n_subnets",
+            )
+        },
         "devices": totals["devices"][:top],
         "ips": totals["ips"][:top],
         "subnets": totals["subnets"][:top],
@@ -321,7 +362,9 @@ def _related_lines(found: dict) -> list[str]:
         lines.append(f"  {label}: {plural(group['total'], 'entity')}{more}")
         for e in group["entities"]:
             flag = f"  [flagged {e['flagged']}]" if e["flagged"] else ""
-            lines.append(f"    {e['entity_type']} {e['entity_value']}  via {', '.join(e['via'][:3])}  {plural(e['lookups'], 'lookup')}{flag}")
+            lines.append(
+                f"    {e['entity_type']} {e['entity_value']}  via {', '.join(e['via'][:3])}  {plural(e['lookups'], 'lookup')}{flag}"
+            )
     if related["truncated"]:
         lines.append(f"  (more than {MAX_LINKS} related entities: narrow down with enumwatch sql)")
     if not related["campaigns"]:
@@ -329,7 +372,9 @@ def _related_lines(found: dict) -> list[str]:
     for c in related["campaigns"]:
         flag = f"  [flagged {c['flagged']}]" if c["flagged"] else ""
         others = ", ".join(c["members"][:10]) + (" ..." if len(c["members"]) > 10 else "")
-        lines.append(f"  same campaign: {c['rule']} via {c['link']} {c['link_value']}, {plural(c['n_members'], 'account')}{flag}: {others}")
+        lines.append(
+            f"  same campaign: {c['rule']} via {c['link']} {c['link_value']}, {plural(c['n_members'], 'account')}{flag}: {others}"
+        )
     return lines
 
 
@@ -351,7 +396,11 @@ def render_text(found: dict) -> str:
     lines += ["", "Rules that fired"]
     if found["flag"]:
         run = found["flag"]["detect_run_id"]
-        note = "the latest detection run" if found["flag_is_latest"] else f"an earlier run (latest is {found['latest_detect_run_id']})"
+        note = (
+            "the latest detection run"
+            if found["flag_is_latest"]
+            else f"an earlier run (latest is {found['latest_detect_run_id']})"
+        )
         lines.append(f"  in {run}, {note}:")
         lines += ["  " + line for line in describe(found["flag"]).splitlines()]
     else:
@@ -366,7 +415,9 @@ def render_text(found: dict) -> str:
         lines.append(f"  watchlist people: {', '.join(people)}")
     else:
         lines.append("  watchlist people: none")
-    lines.append(f"  {plural(t['distinct_ids'], 'distinct ID number')}, most returned first (hash prefix, region-only mask):")
+    lines.append(
+        f"  {plural(t['distinct_ids'], 'distinct ID number')}, most returned first (hash prefix, region-only mask):"
+    )
     for i in found["top_ids"]:
         lines.append(
             f"    {i['id_hash']}  {i['masked'] or '-':<18}  {'valid  ' if i['valid'] else 'invalid'}  "
@@ -388,14 +439,20 @@ def lookup_id(spark: SparkSession, lake: Lake, key: bytes, raw: str) -> dict:
     # Only the hash goes to Spark (and so into plans and logs); the answer carries the mask, not the number.
     answer = {"id_masked": mask_id(normalized), "id_valid": is_valid(normalized), "id_hash": id_hash}
     lookups = lake.read(spark, "lookups")
-    span = lookups.agg(F.count(F.lit(1)).alias("n"), F.min("event_time").alias("first"), F.max("event_time").alias("last")).first()
+    span = lookups.agg(
+        F.count(F.lit(1)).alias("n"), F.min("event_time").alias("first"), F.max("event_time").alias("last")
+    ).first()
     answer["searched"] = {"lookups": span["n"], "from": _utc(span["first"]), "to": _utc(span["last"])}
-    per_entity = lookups.where(F.col("id_hash") == F.lit(id_hash)).groupBy("entity_type", "entity_value").agg(
-        F.count(F.lit(1)).alias("lookups"),
-        F.count_if("hit").alias("hits"),
-        F.min("event_time").alias("first_seen"),
-        F.max("event_time").alias("last_seen"),
-        F.min(F.when(F.col("hit"), F.col("event_time"))).alias("first_hit"),
+    per_entity = (
+        lookups.where(F.col("id_hash") == F.lit(id_hash))
+        .groupBy("entity_type", "entity_value")
+        .agg(
+            F.count(F.lit(1)).alias("lookups"),
+            F.count_if("hit").alias("hits"),
+            F.min("event_time").alias("first_seen"),
+            F.max("event_time").alias("last_seen"),
+            F.min(F.when(F.col("hit"), F.col("event_time"))).alias("first_hit"),
+        )
     )
     entities = _rows(per_entity.orderBy(F.col("hits").desc(), "first_seen", "entity_type", "entity_value"))
     flags = lake.read(spark, "flagged_clients")
@@ -404,8 +461,13 @@ def lookup_id(spark: SparkSession, lake: Lake, key: bytes, raw: str) -> dict:
     if latest and entities:
         wanted = F.lit(False)
         for e in entities:
-            wanted = wanted | ((F.col("entity_type") == e["entity_type"]) & (F.col("entity_value") == e["entity_value"]))
-        flagged = {(r["entity_type"], r["entity_value"]): r["severity"] for r in _rows(flags.where((F.col("detect_run_id") == latest) & wanted))}
+            wanted = wanted | (
+                (F.col("entity_type") == e["entity_type"]) & (F.col("entity_value") == e["entity_value"])
+            )
+        flagged = {
+            (r["entity_type"], r["entity_value"]): r["severity"]
+            for r in _rows(flags.where((F.col("detect_run_id") == latest) & wanted))
+        }
     for e in entities:
         for k in ("first_seen", "last_seen", "first_hit"):
             e[k] = _utc(e[k])
@@ -436,7 +498,11 @@ def render_lookup(answer: dict) -> str:
         f"first {fmt_time(answer['first_seen'])}, last {fmt_time(answer['last_seen'])} ({scope})",
     ]
     for e in answer["entities"]:
-        got = f"data returned {plural(e['hits'], 'time')} (first {fmt_time(e['first_hit'])})" if e["hits"] else "no data returned"
+        got = (
+            f"data returned {plural(e['hits'], 'time')} (first {fmt_time(e['first_hit'])})"
+            if e["hits"]
+            else "no data returned"
+        )
         flag = f"  [flagged {e['flagged']}]" if e["flagged"] else ""
         lines.append(
             f"  {e['entity_type']} {e['entity_value']}: {plural(e['lookups'], 'lookup')}, {got}, "

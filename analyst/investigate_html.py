@@ -28,7 +28,9 @@ def _e(value) -> str:
 def _table(headers: list[str], rows: list[list], numeric: set[int] = frozenset()) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = "".join(
-        "<tr>" + "".join(f'<td class="n">{_e(c)}</td>' if i in numeric else f"<td>{_e(c)}</td>" for i, c in enumerate(row)) + "</tr>"
+        "<tr>"
+        + "".join(f'<td class="n">{_e(c)}</td>' if i in numeric else f"<td>{_e(c)}</td>" for i, c in enumerate(row))
+        + "</tr>"
         for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -45,8 +47,19 @@ def timeline_html(hours: list[dict]) -> str:
     x = [_iso(h["hour"]) for h in hours]
     fig = go.Figure()
     fig.add_trace(go.Bar(x=x, y=[h["lookups"] for h in hours], name="lookups per hour", marker_color="#9db4d3"))
-    fig.add_trace(go.Scatter(x=x, y=[h["distinct_ids"] for h in hours], name="distinct IDs per hour", mode="lines+markers"))
-    fig.add_trace(go.Scatter(x=x, y=[h["cumulative_ids"] for h in hours], name="distinct IDs so far", mode="lines", yaxis="y2", line={"dash": "dot"}))
+    fig.add_trace(
+        go.Scatter(x=x, y=[h["distinct_ids"] for h in hours], name="distinct IDs per hour", mode="lines+markers")
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=[h["cumulative_ids"] for h in hours],
+            name="distinct IDs so far",
+            mode="lines",
+            yaxis="y2",
+            line={"dash": "dot"},
+        )
+    )
     fig.update_layout(
         xaxis={"title": "hour (UTC)"},
         yaxis={"title": "per hour"},
@@ -64,13 +77,19 @@ def _flag_html(record: dict | None, title: str) -> str:
         return ""
     sev = record["severity"]
     rows = [
-        [ev["rule"] + (" (shadow)" if ev["shadow"] else ""), ev["window"], fmt_time(ev["window_start"]),
-         ", ".join(f"{k} {v:g}" + (f" (>= {(ev['threshold'] or {})[k]:g})" if k in (ev["threshold"] or {}) else "")
-                   for k, v in sorted((ev["observed"] or {}).items()))]
+        [
+            ev["rule"] + (" (shadow)" if ev["shadow"] else ""),
+            ev["window"],
+            fmt_time(ev["window_start"]),
+            ", ".join(
+                f"{k} {v:g}" + (f" (>= {(ev['threshold'] or {})[k]:g})" if k in (ev["threshold"] or {}) else "")
+                for k, v in sorted((ev["observed"] or {}).items())
+            ),
+        ]
         for ev in record["evidence"]
     ]
     return (
-        f"<p>{_e(title)}: <span class=\"sev-{_e(sev)}\">{_e(sev.upper())} {_e(record['score'])}</span> "
+        f'<p>{_e(title)}: <span class="sev-{_e(sev)}">{_e(sev.upper())} {_e(record["score"])}</span> '
         f"in <code>{_e(record['detect_run_id'])}</code></p>"
         + _table(["rule", "window", "window start", "observed (threshold)"], rows)
     )
@@ -89,10 +108,16 @@ def render_html(found: dict) -> str:
     if found["members"]:
         parts.append(f"<p>Members: {_e(', '.join(found['members']))}</p>")
     if found["user_agents"]:
-        parts.append(_table(["user agent", "lookups"], [[a["user_agent"], a["lookups"]] for a in found["user_agents"]], {1}))
+        parts.append(
+            _table(["user agent", "lookups"], [[a["user_agent"], a["lookups"]] for a in found["user_agents"]], {1})
+        )
     parts.append("<h2>Rules that fired</h2>")
     if found["flag"]:
-        latest = "latest detection run" if found["flag_is_latest"] else f"an earlier run; latest is {found['latest_detect_run_id']}"
+        latest = (
+            "latest detection run"
+            if found["flag_is_latest"]
+            else f"an earlier run; latest is {found['latest_detect_run_id']}"
+        )
         parts.append(_flag_html(found["flag"], f"Flagged ({latest})"))
     else:
         parts.append('<p class="muted">Not flagged itself in any detection run.</p>')
@@ -104,43 +129,93 @@ def render_html(found: dict) -> str:
         "<details><summary>per hour</summary>"
         + _table(
             ["hour (UTC)", "lookups", "distinct IDs", "new IDs", "distinct IDs so far", "names", "hits", "misses"],
-            [[_iso(h["hour"]), h["lookups"], h["distinct_ids"], h["new_ids"], h["cumulative_ids"], h["distinct_names"], h["hits"], h["misses"]]
-             for h in found["hours"]],
+            [
+                [
+                    _iso(h["hour"]),
+                    h["lookups"],
+                    h["distinct_ids"],
+                    h["new_ids"],
+                    h["cumulative_ids"],
+                    h["distinct_names"],
+                    h["hits"],
+                    h["misses"],
+                ]
+                for h in found["hours"]
+            ],
             {1, 2, 3, 4, 5, 6, 7},
         )
         + "</details>"
     )
     parts.append("<h2>Targets</h2>")
     people = [[w["name"] or w["key"], "yes" if w["returned"] else "no"] for w in found["watchlist"]]
-    parts.append(_table(["watchlist person", "data returned"], people) if people else '<p class="muted">No watchlist people.</p>')
-    parts.append(f"<p>{_e(plural(t['distinct_ids'], 'distinct ID number'))}; the first {len(found['top_ids'])}, most returned first "
-                 "(hash prefix and region-only mask, never the number):</p>")
-    parts.append(_table(
-        ["id hash", "masked", "valid", "lookups", "hits", "first seen", "last seen"],
-        [[i["id_hash"], i["masked"], "yes" if i["valid"] else "no", i["lookups"], i["hits"], fmt_time(i["first_seen"]), fmt_time(i["last_seen"])]
-         for i in found["top_ids"]],
-        {3, 4},
-    ))
+    parts.append(
+        _table(["watchlist person", "data returned"], people) if people else '<p class="muted">No watchlist people.</p>'
+    )
+    parts.append(
+        f"<p>{_e(plural(t['distinct_ids'], 'distinct ID number'))}; the first {len(found['top_ids'])}, most returned first "
+        "(hash prefix and region-only mask, never the number):</p>"
+    )
+    parts.append(
+        _table(
+            ["id hash", "masked", "valid", "lookups", "hits", "first seen", "last seen"],
+            [
+                [
+                    i["id_hash"],
+                    i["masked"],
+                    "yes" if i["valid"] else "no",
+                    i["lookups"],
+                    i["hits"],
+                    fmt_time(i["first_seen"]),
+                    fmt_time(i["last_seen"]),
+                ]
+                for i in found["top_ids"]
+            ],
+            {3, 4},
+        )
+    )
     parts.append("<h2>Related entities</h2>")
     related = found["related"]
     for kind, label in (("device", "Same device"), ("ip", "Same IP"), ("subnet", "Same /24, other IPs")):
         group = related[kind]
         parts.append(f"<p>{_e(label)}: {_e(group['total'])}</p>")
         if group["entities"]:
-            parts.append(_table(
-                ["entity", "via", "lookups", "first seen", "last seen", "flagged (latest run)"],
-                [[f"{e['entity_type']} {e['entity_value']}", ", ".join(e["via"]), e["lookups"], fmt_time(e["first_seen"]),
-                  fmt_time(e["last_seen"]), e["flagged"] or ""] for e in group["entities"]],
-                {2},
-            ))
+            parts.append(
+                _table(
+                    ["entity", "via", "lookups", "first seen", "last seen", "flagged (latest run)"],
+                    [
+                        [
+                            f"{e['entity_type']} {e['entity_value']}",
+                            ", ".join(e["via"]),
+                            e["lookups"],
+                            fmt_time(e["first_seen"]),
+                            fmt_time(e["last_seen"]),
+                            e["flagged"] or "",
+                        ]
+                        for e in group["entities"]
+                    ],
+                    {2},
+                )
+            )
     campaigns = related["campaigns"]
     parts.append(f"<p>Same campaign (latest run): {len(campaigns)}</p>")
     if campaigns:
-        parts.append(_table(
-            ["rule", "linked by", "accounts", "lookups", "other members", "flagged"],
-            [[c["rule"], f"{c['link']} {c['link_value']}", c["n_members"], c["lookups"], ", ".join(c["members"]), c["flagged"] or ""] for c in campaigns],
-            {2, 3},
-        ))
+        parts.append(
+            _table(
+                ["rule", "linked by", "accounts", "lookups", "other members", "flagged"],
+                [
+                    [
+                        c["rule"],
+                        f"{c['link']} {c['link_value']}",
+                        c["n_members"],
+                        c["lookups"],
+                        ", ".join(c["members"]),
+                        c["flagged"] or "",
+                    ]
+                    for c in campaigns
+                ],
+                {2, 3},
+            )
+        )
     body = "\n".join(parts)
     title = _e(f"enumwatch: {found['entity_type']} {found['entity_value']}")
     return (

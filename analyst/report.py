@@ -27,6 +27,7 @@ def latest_flags(
 
 def as_records(rows: list[dict], names: dict[str, str]) -> list[dict]:
     """Rows as JSON-ready dicts, each watchlist handle list paired with the names it stands for."""
+
     def named(keys):
         return [names.get(k, k) for k in keys or []]
 
@@ -61,7 +62,9 @@ def describe(record: dict) -> str:
             for k, v in sorted((ev["observed"] or {}).items())
         )
         shadow = " (shadow)" if ev["shadow"] else ""
-        lines.append(f"    - {ev['rule']}{shadow} [{ev['window']} from {ev['window_start']:%Y-%m-%d %H:%M}]: {observed}")
+        lines.append(
+            f"    - {ev['rule']}{shadow} [{ev['window']} from {ev['window_start']:%Y-%m-%d %H:%M}]: {observed}"
+        )
     if record.get("watchlist_names"):
         lines.append(f"    watchlist people targeted: {', '.join(record['watchlist_names'])}")
     return "\n".join(lines)
@@ -69,4 +72,6 @@ def describe(record: dict) -> str:
 
 def to_json(records: list[dict]) -> str:
     """The records as a JSON array (timestamps in ISO 8601)."""
-    return json.dumps(records, default=lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v), ensure_ascii=False, indent=1)
+    return json.dumps(
+        records, default=lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v), ensure_ascii=False, indent=1
+    )

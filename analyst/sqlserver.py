@@ -49,7 +49,9 @@ def read_version(spark: SparkSession, table: str, version: Path | None) -> DataF
     return spark.read.schema(schema).parquet(str(version))
 
 
-def sync_temp_views(spark: SparkSession, lake: Lake, known: dict[str, Path | None] | None = None) -> dict[str, Path | None]:
+def sync_temp_views(
+    spark: SparkSession, lake: Lake, known: dict[str, Path | None] | None = None
+) -> dict[str, Path | None]:
     """(Re)register a temporary view per table whose version differs from `known`; returns the versions now used."""
     current = table_versions(lake)
     for name, version in current.items():
@@ -131,7 +133,9 @@ class SqlServer:
     def refresh(self) -> list[str]:
         """Re-point the views of tables published since the last call; returns their names."""
         current = table_versions(self.lake)
-        changed = [name for name, version in current.items() if name not in self.versions or self.versions[name] != version]
+        changed = [
+            name for name, version in current.items() if name not in self.versions or self.versions[name] != version
+        ]
         for name in changed:
             self.spark.sql(view_sql(name, current[name]))
         self.versions = current

@@ -47,8 +47,8 @@ def main(src: str, work: str) -> None:
           ), windows AS (SELECT * FROM hourly UNION ALL SELECT * FROM daily UNION ALL SELECT * FROM weekly)
           SELECT entity, list(DISTINCT win) AS windows, max(ids) AS max_ids, max(names) AS max_names
           FROM windows
-          WHERE ids >= CASE win WHEN 'hour' THEN {THRESHOLDS['hour']} WHEN 'day' THEN {THRESHOLDS['day']} ELSE {THRESHOLDS['7d']} END
-             OR names >= CASE win WHEN 'hour' THEN {THRESHOLDS['hour']} WHEN 'day' THEN {THRESHOLDS['day']} ELSE {THRESHOLDS['7d']} END
+          WHERE ids >= CASE win WHEN 'hour' THEN {THRESHOLDS["hour"]} WHEN 'day' THEN {THRESHOLDS["day"]} ELSE {THRESHOLDS["7d"]} END
+             OR names >= CASE win WHEN 'hour' THEN {THRESHOLDS["hour"]} WHEN 'day' THEN {THRESHOLDS["day"]} ELSE {THRESHOLDS["7d"]} END
           GROUP BY entity
         ) TO '{Path(work) / "flags.parquet"}' (FORMAT parquet)
         """

@@ -38,8 +38,8 @@ def main(src: str, out: str) -> None:
           SELECT event_time, client_ip, client_id, device_id, request_id, method,
                  regexp_extract(path, '^[^?]*') AS path, try_cast(status AS INT) AS status,
                  try_cast(bytes_sent AS BIGINT) AS bytes_sent, try_cast(latency_ms AS DOUBLE) AS latency_ms, user_agent,
-                 {hmac('id_raw', 'id')} AS id_hash, {hmac('substr(id_raw, 1, 14)', 'prefix')} AS id_prefix_hash,
-                 {hmac('name_raw', 'name')} AS name_hash, event_time::DATE AS event_date
+                 {hmac("id_raw", "id")} AS id_hash, {hmac("substr(id_raw, 1, 14)", "prefix")} AS id_prefix_hash,
+                 {hmac("name_raw", "name")} AS name_hash, event_time::DATE AS event_date
           FROM p WHERE event_time IS NOT NULL AND try_cast(status AS INT) IS NOT NULL
         ) TO '{out}' (FORMAT parquet, PARTITION_BY (event_date), OVERWRITE_OR_IGNORE)
         """

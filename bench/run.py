@@ -110,9 +110,7 @@ def duck(script: str, data: Path, out: Path, env: dict[str, str]) -> dict:
 
 
 def _row(name: str, r: dict, lines: int) -> str:
-    return (
-        f"| {name} | {lines:,} | {r['wall']:.1f} | {lines / r['wall']:,.0f} | {r['rss_mib']:,.0f} | {r['tree_mib']:,.0f} |"
-    )
+    return f"| {name} | {lines:,} | {r['wall']:.1f} | {lines / r['wall']:,.0f} | {r['rss_mib']:,.0f} | {r['tree_mib']:,.0f} |"
 
 
 HEAD = (
@@ -133,7 +131,7 @@ def bench_ingest(days: int, scale: float, work: Path, env: dict[str, str]) -> st
 {_row("enumwatch ingest (Prefect flow, Spark, GX checks, publish)", ours, lines)}
 {_row("DuckDB: read gzip JSON, hash lookup values, write Parquet", base, lines)}
 
-Ratio enumwatch / DuckDB wall time: **{ours['wall'] / base['wall']:.2f}x** (target: within 2x).
+Ratio enumwatch / DuckDB wall time: **{ours["wall"] / base["wall"]:.2f}x** (target: within 2x).
 """
 
 
@@ -161,9 +159,9 @@ def bench_end_to_end(days: int, scale: float, work: Path, env: dict[str, str]) -
 {HEAD}
 {table}
 
-{chr(10).join('- ' + r for r in ratios)}
-- 10x the data ({l10 / l1:.1f}x lines) cost **{r10['wall'] / r1['wall']:.2f}x** the time of `enumwatch run` (target <= 10.5x).
-- Peak RSS of the largest process (the Spark driver JVM): {r1['rss_mib']:,.0f} MiB at x1, {r10['rss_mib']:,.0f} MiB at x10.
+{chr(10).join("- " + r for r in ratios)}
+- 10x the data ({l10 / l1:.1f}x lines) cost **{r10["wall"] / r1["wall"]:.2f}x** the time of `enumwatch run` (target <= 10.5x).
+- Peak RSS of the largest process (the Spark driver JVM): {r1["rss_mib"]:,.0f} MiB at x1, {r10["rss_mib"]:,.0f} MiB at x10.
 """
 
 
@@ -183,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ, ENUMWATCH_PSEUDONYM_KEY="bench-key-0123456789abcdef0123456789", SPARK_LOCAL_IP="127.0.0.1")
     env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    report = f"\n## {stamp}\n\nMachine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}.\n"
+    report = (
+        f"\n## {stamp}\n\nMachine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}.\n"
+    )
     if args.suite in ("ingest", "all"):
         report += bench_ingest(args.days, args.ingest_scale, work, env)
     if args.suite in ("e2e", "all"):

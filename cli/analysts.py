@@ -131,7 +131,10 @@ def cmd_serve_sql(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     lake = existing_lake(settings)
     check_port_free(args.host, args.port)
-    print(f"enumwatch: starting the Spark Thrift server on {args.host}:{args.port} (this takes a minute)...", file=sys.stderr)
+    print(
+        f"enumwatch: starting the Spark Thrift server on {args.host}:{args.port} (this takes a minute)...",
+        file=sys.stderr,
+    )
     try:
         server = start_server(settings, lake, host=args.host, port=args.port)
     except KeyboardInterrupt:
@@ -141,7 +144,10 @@ def cmd_serve_sql(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     tables = [name for name, version in server.versions.items() if version is not None]
     print(f"serving {len(tables)} tables of {lake.root} at {server.url}", flush=True)
-    print(f"  beeline -u {server.url} -e 'SHOW TABLES'    (no authentication: keep it on loopback; Ctrl-C stops)", flush=True)
+    print(
+        f"  beeline -u {server.url} -e 'SHOW TABLES'    (no authentication: keep it on loopback; Ctrl-C stops)",
+        flush=True,
+    )
     rc = 0
     try:
         while not stop.wait(args.poll):
@@ -179,7 +185,10 @@ def cmd_investigate(args: argparse.Namespace) -> int:
         from analyst.investigate_html import render_html
 
         write_text(Path(args.html), render_html(found))
-        print(f"enumwatch: wrote {Path(args.html).absolute()} (open it in a browser; it needs no network)", file=sys.stderr)
+        print(
+            f"enumwatch: wrote {Path(args.html).absolute()} (open it in a browser; it needs no network)",
+            file=sys.stderr,
+        )
     print(to_json(found) if args.json else render_text(found))
     return 0
 
@@ -252,9 +261,13 @@ def register(sub) -> None:
     p.add_argument("--limit", type=int, default=100, help="rows shown without --json")
     p.set_defaults(func=cmd_sql)
 
-    p = sub.add_parser("serve-sql", help="serve the lake tables over JDBC (Spark Thrift server) for beeline, DBeaver, Superset")
+    p = sub.add_parser(
+        "serve-sql", help="serve the lake tables over JDBC (Spark Thrift server) for beeline, DBeaver, Superset"
+    )
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
-    p.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default loopback only; there is no authentication)")
+    p.add_argument(
+        "--host", default=DEFAULT_HOST, help="address to listen on (default loopback only; there is no authentication)"
+    )
     p.add_argument("--lake")
     p.add_argument("--poll", type=float, default=2.0, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_serve_sql)
@@ -274,7 +287,9 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_lookup_id)
 
-    p = sub.add_parser("export-blocklist", help="the latest run's flagged entities as nginx deny/map, plain lists or WAF JSON")
+    p = sub.add_parser(
+        "export-blocklist", help="the latest run's flagged entities as nginx deny/map, plain lists or WAF JSON"
+    )
     p.add_argument("--format", default="nginx", choices=("nginx", "plain", "json"), help="default nginx")
     p.add_argument("--min-severity", default="high", choices=SEVERITIES, help="default high")
     p.add_argument("--lake")

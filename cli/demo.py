@@ -40,13 +40,17 @@ def run_demo(out: Path, *, lake: str | None, config: Path | None) -> int:
     settings = load_settings(config).with_overrides(lake=Path(lake) if lake else None)
     store = Lake(settings.lake)
     spark = get_spark(settings, "enumwatch-demo")
-    rows = [r.asDict(recursive=True) for r in latest_flags(store.read(spark, "flagged_clients"), "low").toLocalIterator()]
+    rows = [
+        r.asDict(recursive=True) for r in latest_flags(store.read(spark, "flagged_clients"), "low").toLocalIterator()
+    ]
     records = as_records(rows, watchlist_names(store.watchlist_path(), load_key(settings)))
     with (out / "labels.csv").open(encoding="utf-8") as fh:
         planted = {(r["entity_type"], r["entity_value"]): r["scenario"] for r in csv.DictReader(fh)}
-    print(f"\n{len(records)} flagged clients, most severe first (planted scenario from {out}/labels.csv in brackets):\n")
+    print(
+        f"\n{len(records)} flagged clients, most severe first (planted scenario from {out}/labels.csv in brackets):\n"
+    )
     for record in records:
         scenario = planted.get((record["entity_type"], record["entity_value"]), "not planted")
         print(describe(record) + f"\n    [planted: {scenario}]\n")
-    print(f"query the lake: enumwatch sql \"SELECT * FROM flagged_clients\" --lake {store.root}")
+    print(f'query the lake: enumwatch sql "SELECT * FROM flagged_clients" --lake {store.root}')
     return 0

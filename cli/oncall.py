@@ -59,7 +59,9 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     lake = Lake(settings.lake, settings.keep_versions)
-    rows = sorted(outbox.read_outbox(lake), key=lambda r: (r["created_at"], outbox.RANK[r["severity"]], r["score"]), reverse=True)
+    rows = sorted(
+        outbox.read_outbox(lake), key=lambda r: (r["created_at"], outbox.RANK[r["severity"]], r["score"]), reverse=True
+    )
     if args.pending:
         rows = [r for r in rows if r["status"] in outbox.UNDELIVERED]
     if args.json:
@@ -70,7 +72,11 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         print("no undelivered alerts" if args.pending else f"no alerts in {lake.root}")
         return 0
     for r in rows:
-        state = r["status"] + (f" after {r['attempts']} attempts: {r['last_error']}" if r["status"] != "delivered" and r["attempts"] else "")
+        state = r["status"] + (
+            f" after {r['attempts']} attempts: {r['last_error']}"
+            if r["status"] != "delivered" and r["attempts"]
+            else ""
+        )
         print(f"{r['created_at']:%Y-%m-%d %H:%M} {r['alert_id']} [{state}] {r['summary']}\n    {r['investigate']}")
     return 0
 

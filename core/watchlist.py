@@ -45,7 +45,6 @@ def load_watchlist(path: Path | None, key: bytes) -> list[WatchlistEntry]:
     return list(entries.values())
 
 
-
 def watchlist_names(path: Path | None, key: bytes | None) -> dict[str, str]:
     """watchlist_key -> name, from the watchlist file (empty when it or the key is unavailable)."""
     if path is None or key is None or not path.exists():

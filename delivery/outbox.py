@@ -35,7 +35,9 @@ UNDELIVERED = ("pending", "failed")
 
 
 # --- policy ------------------------------------------------------------------------------------
-def decide(flags: list[dict], sent: list[dict], now: datetime, policy: AlertSettings) -> tuple[list[tuple[dict, str, str | None]], list[dict]]:
+def decide(
+    flags: list[dict], sent: list[dict], now: datetime, policy: AlertSettings
+) -> tuple[list[tuple[dict, str, str | None]], list[dict]]:
     """(flags to alert with their reason and previous severity, flags suppressed); shadow and minor flags are neither.
 
     The last alert per entity is the reference: a higher severity re-alerts at once, anything else only
@@ -131,12 +133,15 @@ def evidence_lines(alert: dict) -> list[str]:
             for k, v in sorted(dict(ev.get("observed") or {}).items())
         )
         shadow = " (shadow rule, context only)" if ev.get("shadow") else ""
-        lines.append(f"- {ev['rule']}{shadow} [{ev['window']} from {ev['window_start']:%Y-%m-%d %H:%M} UTC]: {observed}")
+        lines.append(
+            f"- {ev['rule']}{shadow} [{ev['window']} from {ev['window_start']:%Y-%m-%d %H:%M} UTC]: {observed}"
+        )
     return lines
 
 
 def render(alert: dict, names: dict[str, str]) -> str:
     """The message on-call reads: who, how bad, why, what was exposed, and how to dig in."""
+
     def named(keys):
         return [names.get(k, k) for k in keys or []]
 
@@ -149,7 +154,11 @@ def render(alert: dict, names: dict[str, str]) -> str:
         "rules:",
         *evidence_lines(alert),
         f"exposed: {alert['hits']} lookups returned data"
-        + (f"; watchlist people whose data was returned: {', '.join(exposed)}" if exposed else "; no watchlist person's data"),
+        + (
+            f"; watchlist people whose data was returned: {', '.join(exposed)}"
+            if exposed
+            else "; no watchlist person's data"
+        ),
     ]
     if targeted:
         lines.append(f"also looked up (no data returned): {', '.join(targeted)}")
@@ -182,7 +191,9 @@ def read_flags(lake: Lake, detect_run_id: str | None = None, since: datetime | N
     part = ds.partitioning(pa.schema([FLAGS_SCHEMA.field("detect_date")]), flavor="hive")
     data = ds.dataset(lake.path("flagged_clients"), format="parquet", partitioning=part, schema=FLAGS_SCHEMA)
     if since is not None:
-        where = (ds.field("detect_date") >= since.date()) & (ds.field("detected_at") >= pa.scalar(since, FLAGS_SCHEMA.field("detected_at").type))
+        where = (ds.field("detect_date") >= since.date()) & (
+            ds.field("detected_at") >= pa.scalar(since, FLAGS_SCHEMA.field("detected_at").type)
+        )
         return _rows(data.to_table(filter=where))
     if detect_run_id is None:
         runs = data.to_table(columns=["detect_run_id"]).column("detect_run_id")
@@ -272,8 +283,14 @@ def as_message(alert: dict, names: dict[str, str]) -> dict:
 def alerts_payload(fmt: str, batch: list[dict], names: dict[str, str]) -> dict:
     """One webhook body for a batch of alerts (Slack blocks or generic JSON)."""
     counts = {s: sum(a["severity"] == s for a in batch) for s in reversed(SEVERITIES)}
-    title = f"enumwatch: {len(batch)} alert{'s' * (len(batch) != 1)} (" + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + ")"
-    return payload(fmt, "alerts", title, [render(a, names) for a in batch], {"alerts": [as_message(a, names) for a in batch]})
+    title = (
+        f"enumwatch: {len(batch)} alert{'s' * (len(batch) != 1)} ("
+        + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        + ")"
+    )
+    return payload(
+        fmt, "alerts", title, [render(a, names) for a in batch], {"alerts": [as_message(a, names) for a in batch]}
+    )
 
 
 def deliver(todo: list[dict], hook: Webhook | None, names: dict[str, str], now: datetime, send=post) -> str | None:
@@ -292,8 +309,16 @@ def deliver(todo: list[dict], hook: Webhook | None, names: dict[str, str], now: 
         except WebhookError as exc:
             left = len(todo) - i
             for row in batch:
-                row.update(status="failed", attempts=row["attempts"] + exc.attempts, last_error=str(exc), last_attempt_at=now)
+                row.update(
+                    status="failed", attempts=row["attempts"] + exc.attempts, last_error=str(exc), last_attempt_at=now
+                )
             return f"{exc}; {left} alert{'s' * (left != 1)} still undelivered, retried on the next run"
         for row in batch:
-            row.update(status="delivered", channel="webhook", attempts=row["attempts"] + used, last_attempt_at=now, delivered_at=now)
+            row.update(
+                status="delivered",
+                channel="webhook",
+                attempts=row["attempts"] + used,
+                last_attempt_at=now,
+                delivered_at=now,
+            )
     return None

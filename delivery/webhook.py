@@ -55,7 +55,9 @@ def check_url(url: str) -> None:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError as exc:
-        raise WebhookError(f"webhook URL is malformed ({exc}); check ENUMWATCH_WEBHOOK_URL or [alerts] webhook_url", 0) from exc
+        raise WebhookError(
+            f"webhook URL is malformed ({exc}); check ENUMWATCH_WEBHOOK_URL or [alerts] webhook_url", 0
+        ) from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebhookError(
             f"webhook URL {redact(url)} is not an http(s) URL with a host; check ENUMWATCH_WEBHOOK_URL or [alerts] webhook_url",

@@ -29,7 +29,12 @@ from operator import itemgetter
 from pathlib import Path
 
 from generator.scenarios import (
-    ATTACK_SCENARIOS, CELEBRITIES, DAY_MS, HOUR_MS, Population, build_population,
+    ATTACK_SCENARIOS,
+    CELEBRITIES,
+    DAY_MS,
+    HOUR_MS,
+    Population,
+    build_population,
 )
 
 MALFORMED_KINDS = ("truncated", "json_array", "missing_status", "bad_ts", "bad_status")
@@ -117,22 +122,35 @@ def _render(events: list[tuple], day0: int, rng: random.Random) -> list[list[str
         lat = int(3 + 450 * rnd() ** 3)
         y = rnd()
         if y < 0.955:
-            line = (f'{{"ts":{t},"request_id":"{bits(64):016x}",{a.frag},"method":"{method}","path":"{path}",'
-                    f'"status":{status},"bytes_sent":{size},"latency_ms":{lat}}}')
+            line = (
+                f'{{"ts":{t},"request_id":"{bits(64):016x}",{a.frag},"method":"{method}","path":"{path}",'
+                f'"status":{status},"bytes_sent":{size},"latency_ms":{lat}}}'
+            )
         elif y < 0.975:  # an unknown field the ingester must ignore
-            extra = (_UPSTREAMS[int(y * 1000) % 8] if y < 0.965
-                     else f',"x_forwarded_for":"{a.client_ip}, 100.64.{int(y * 10000) % 256}.1"')
-            line = (f'{{"ts":{t},"request_id":"{bits(64):016x}",{a.frag},"method":"{method}","path":"{path}",'
-                    f'"status":{status},"bytes_sent":{size},"latency_ms":{lat}{extra}}}')
+            extra = (
+                _UPSTREAMS[int(y * 1000) % 8]
+                if y < 0.965
+                else f',"x_forwarded_for":"{a.client_ip}, 100.64.{int(y * 10000) % 256}.1"'
+            )
+            line = (
+                f'{{"ts":{t},"request_id":"{bits(64):016x}",{a.frag},"method":"{method}","path":"{path}",'
+                f'"status":{status},"bytes_sent":{size},"latency_ms":{lat}{extra}}}'
+            )
         elif y < 0.985:  # no request_id
-            line = (f'{{"ts":{t},{a.frag},"method":"{method}","path":"{path}",'
-                    f'"status":{status},"bytes_sent":{size},"latency_ms":{lat}}}')
+            line = (
+                f'{{"ts":{t},{a.frag},"method":"{method}","path":"{path}",'
+                f'"status":{status},"bytes_sent":{size},"latency_ms":{lat}}}'
+            )
         elif y < 0.993:  # no user_agent
-            line = (f'{{"ts":{t},"request_id":"{bits(64):016x}",{a.frag_no_ua},"method":"{method}",'
-                    f'"path":"{path}","status":{status},"bytes_sent":{size},"latency_ms":{lat}}}')
+            line = (
+                f'{{"ts":{t},"request_id":"{bits(64):016x}",{a.frag_no_ua},"method":"{method}",'
+                f'"path":"{path}","status":{status},"bytes_sent":{size},"latency_ms":{lat}}}'
+            )
         else:  # no bytes_sent / latency_ms
-            line = (f'{{"ts":{t},"request_id":"{bits(64):016x}",{a.frag},"method":"{method}","path":"{path}",'
-                    f'"status":{status}}}')
+            line = (
+                f'{{"ts":{t},"request_id":"{bits(64):016x}",{a.frag},"method":"{method}","path":"{path}",'
+                f'"status":{status}}}'
+            )
         hours[h].append(line)
     return hours
 
@@ -195,8 +213,10 @@ def _malform(kind: str, line: str, rng: random.Random) -> str:
 
 def _write_gzip(path: Path, lines: list[str]) -> None:
     data = ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
-    with open(path, "wb") as fh, gzip.GzipFile(filename="", mode="wb", fileobj=fh, mtime=0,
-                                               compresslevel=COMPRESSLEVEL) as gz:
+    with (
+        open(path, "wb") as fh,
+        gzip.GzipFile(filename="", mode="wb", fileobj=fh, mtime=0, compresslevel=COMPRESSLEVEL) as gz,
+    ):
         gz.write(data)
 
 
@@ -207,8 +227,18 @@ def _write_csv(path: Path, header: tuple[str, ...], rows) -> None:
         w.writerows(rows)
 
 
-def _summary(pop: Population, seed: int, days: int, scale: float, start: dt.date, total: int,
-             scenario_lines: Counter[str], malformed: Counter[str], blank: int, files: int) -> dict:
+def _summary(
+    pop: Population,
+    seed: int,
+    days: int,
+    scale: float,
+    start: dt.date,
+    total: int,
+    scenario_lines: Counter[str],
+    malformed: Counter[str],
+    blank: int,
+    files: int,
+) -> dict:
     members = Counter(row[3] for row in pop.labels if row[2] == "attack" and row[0] == "client_id")
     return {
         "seed": seed,
@@ -228,14 +258,21 @@ def _summary(pop: Population, seed: int, days: int, scale: float, start: dt.date
 
 def main(argv: list[str] | None = None) -> int:
     """Command entry: generate a data set and print a one-paragraph summary."""
-    p = argparse.ArgumentParser(prog="enumwatch generate", description="Write synthetic lookup-API access logs "
-                                "with planted enumeration attacks, hard benign cases and their labels.")
+    p = argparse.ArgumentParser(
+        prog="enumwatch generate",
+        description="Write synthetic lookup-API access logs "
+        "with planted enumeration attacks, hard benign cases and their labels.",
+    )
     p.add_argument("--out", type=Path, required=True, help="output directory (created if missing)")
     p.add_argument("--days", type=int, default=7, help="days of traffic (default 7)")
     p.add_argument("--scale", type=float, default=1.0, help="benign volume multiplier, 1.0 = ~20k lines/day")
     p.add_argument("--seed", type=int, default=42, help="random seed; same arguments give identical bytes")
-    p.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2026, 11, 1),
-                   help="first UTC day, YYYY-MM-DD (default 2026-11-01)")
+    p.add_argument(
+        "--start",
+        type=dt.date.fromisoformat,
+        default=dt.date(2026, 11, 1),
+        help="first UTC day, YYYY-MM-DD (default 2026-11-01)",
+    )
     args = p.parse_args(argv)
     if args.days < 1 or not args.scale > 0:
         p.error("--days must be >= 1 and --scale > 0")

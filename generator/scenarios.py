@@ -31,8 +31,14 @@ HOUR_MS = 3_600_000
 LOOKUP = "/api/v1/healthkit/lookup?"
 
 ATTACK_SCENARIOS = (
-    "burst_random_ids", "low_and_slow", "suffix_brute_force", "sequential_scan",
-    "celebrity_spray", "name_only_spray", "account_farm", "distributed_campaign",
+    "burst_random_ids",
+    "low_and_slow",
+    "suffix_brute_force",
+    "sequential_scan",
+    "celebrity_spray",
+    "name_only_spray",
+    "account_farm",
+    "distributed_campaign",
 )
 BENIGN_SCENARIOS = ("ordinary_citizen", "fan", "cgnat", "nat_office", "anonymous")
 PARTNER_SCENARIO = "verification_partner"
@@ -47,8 +53,24 @@ PARTNER_LOOKUPS_PER_DAY = 3_000
 BACKGROUND_PER_DAY = 6_000
 
 REGIONS = (
-    "110101", "110105", "110108", "120101", "210102", "310104", "310115", "320102", "330106",
-    "350203", "370102", "420106", "430104", "440106", "440305", "500103", "510107", "610113",
+    "110101",
+    "110105",
+    "110108",
+    "120101",
+    "210102",
+    "310104",
+    "310115",
+    "320102",
+    "330106",
+    "350203",
+    "370102",
+    "420106",
+    "430104",
+    "440106",
+    "440305",
+    "500103",
+    "510107",
+    "610113",
 )
 SURNAMES = (
     "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡"
@@ -61,26 +83,46 @@ GIVEN = (
 
 # Fictional celebrities (invented names, not real people): name, region, birth date, sequence.
 CELEBRITIES = (
-    ("林星澜", "310104", "19880312", 271), ("顾辰逸", "110105", "19910724", 135),
-    ("沈清歌", "330106", "19950218", 462), ("苏墨言", "320102", "19870905", 319),
-    ("叶疏桐", "440305", "19990111", 88), ("陆云岫", "510107", "19931130", 604),
-    ("温叙白", "350203", "19850616", 757), ("韩霁月", "210102", "19970403", 226),
-    ("许南乔", "430104", "20000827", 940), ("程砚舟", "120101", "19820129", 511),
-    ("秦朗月", "610113", "19940707", 372), ("萧北屿", "440106", "19960314", 19),
-    ("宋知意", "370102", "20011009", 684), ("唐岑曦", "500103", "19891222", 203),
-    ("夏予安", "420106", "19980530", 845), ("白景行", "110108", "19830808", 97),
-    ("方静姝", "310115", "19920416", 158), ("贺星野", "110101", "20020101", 733),
-    ("孟听澜", "330106", "19900925", 426), ("蒋沐阳", "440305", "19860302", 611),
-    ("谢云帆", "510107", "19971118", 377), ("姚书瑶", "320102", "19930611", 248),
-    ("傅砚川", "110105", "19840720", 519), ("季雨眠", "350203", "20000214", 866),
-    ("黎望舒", "440106", "19950905", 302), ("邵青禾", "430104", "19991228", 148),
-    ("乔语棠", "310104", "19960123", 590), ("钟慕白", "420106", "19881015", 41),
-    ("严子衿", "370102", "19940301", 262), ("周屿森", "610113", "19910519", 915),
-    ("杜若晴", "500103", "19970606", 470), ("楚嘉言", "120101", "19870211", 337),
-    ("向晚棠", "210102", "20010717", 682), ("柏清和", "110108", "19850404", 159),
-    ("俞思淼", "330106", "19981102", 804), ("郁景澄", "440305", "19921207", 573),
-    ("凌霄羽", "510107", "19890826", 213), ("纪寒川", "320102", "19830114", 999),
-    ("安以沫", "310115", "20020909", 624), ("裴星河", "110101", "19900310", 386),
+    ("林星澜", "310104", "19880312", 271),
+    ("顾辰逸", "110105", "19910724", 135),
+    ("沈清歌", "330106", "19950218", 462),
+    ("苏墨言", "320102", "19870905", 319),
+    ("叶疏桐", "440305", "19990111", 88),
+    ("陆云岫", "510107", "19931130", 604),
+    ("温叙白", "350203", "19850616", 757),
+    ("韩霁月", "210102", "19970403", 226),
+    ("许南乔", "430104", "20000827", 940),
+    ("程砚舟", "120101", "19820129", 511),
+    ("秦朗月", "610113", "19940707", 372),
+    ("萧北屿", "440106", "19960314", 19),
+    ("宋知意", "370102", "20011009", 684),
+    ("唐岑曦", "500103", "19891222", 203),
+    ("夏予安", "420106", "19980530", 845),
+    ("白景行", "110108", "19830808", 97),
+    ("方静姝", "310115", "19920416", 158),
+    ("贺星野", "110101", "20020101", 733),
+    ("孟听澜", "330106", "19900925", 426),
+    ("蒋沐阳", "440305", "19860302", 611),
+    ("谢云帆", "510107", "19971118", 377),
+    ("姚书瑶", "320102", "19930611", 248),
+    ("傅砚川", "110105", "19840720", 519),
+    ("季雨眠", "350203", "20000214", 866),
+    ("黎望舒", "440106", "19950905", 302),
+    ("邵青禾", "430104", "19991228", 148),
+    ("乔语棠", "310104", "19960123", 590),
+    ("钟慕白", "420106", "19881015", 41),
+    ("严子衿", "370102", "19940301", 262),
+    ("周屿森", "610113", "19910519", 915),
+    ("杜若晴", "500103", "19970606", 470),
+    ("楚嘉言", "120101", "19870211", 337),
+    ("向晚棠", "210102", "20010717", 682),
+    ("柏清和", "110108", "19850404", 159),
+    ("俞思淼", "330106", "19981102", 804),
+    ("郁景澄", "440305", "19921207", 573),
+    ("凌霄羽", "510107", "19890826", 213),
+    ("纪寒川", "320102", "19830114", 999),
+    ("安以沫", "310115", "20020909", 624),
+    ("裴星河", "110101", "19900310", 386),
 )
 
 APP_UAS = (
@@ -96,8 +138,7 @@ APP_UAS = (
     " Chrome/116.0.0.0 Mobile Safari/537.36 MicroMessenger/8.0.47.2560(0x28002F35) WeChat/arm64",
 )
 BROWSER_UAS = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0"
-    " Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
     "Mozilla/5.0 (Linux; Android 12; M2012K11AC) AppleWebKit/537.36 (KHTML, like Gecko)"
     " Chrome/120.0.6099.144 Mobile Safari/537.36",
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_3 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko)"
@@ -398,8 +439,9 @@ def build_population(rng: random.Random, *, days: int, scale: float, start_ms: i
     return pop
 
 
-def _household(pop: Population, actor: Actor, scenario: str, hours: tuple[int, ...], size: int | None = None,
-               careful: bool = False) -> Household:
+def _household(
+    pop: Population, actor: Actor, scenario: str, hours: tuple[int, ...], size: int | None = None, careful: bool = False
+) -> Household:
     r = pop.rng
     if size is None:
         size = r.choices((1, 2, 3, 4, 5, 6), (30, 25, 20, 12, 8, 5))[0]
@@ -417,15 +459,19 @@ def _benign(pop: Population) -> None:
         hh = _household(pop, pop.actor(), "ordinary_citizen", CONSUMER_HOURS, 6 if i < 5 else None, i < 5)
         pop.households.append(hh)
         if i < 5:
-            pop.label("client_id", hh.actor.client_id, "benign", "ordinary_citizen",
-                      "family member checks six relatives (exactly 6 distinct valid IDs, repeat lookups)")
+            pop.label(
+                "client_id",
+                hh.actor.client_id,
+                "benign",
+                "ordinary_citizen",
+                "family member checks six relatives (exactly 6 distinct valid IDs, repeat lookups)",
+            )
     for _ in range(2):
         ip = pop.ip()
         n = max(40, round(CGNAT_CLIENTS_PER_IP * s))
         for _ in range(n):
             pop.households.append(_household(pop, pop.actor(ip=ip), "cgnat", CONSUMER_HOURS))
-        pop.label("client_ip", ip, "benign", "cgnat",
-                  f"carrier-grade NAT address shared by {n} ordinary app users")
+        pop.label("client_ip", ip, "benign", "cgnat", f"carrier-grade NAT address shared by {n} ordinary app users")
     ip, n = pop.ip(), max(20, round(OFFICE_EMPLOYEES * s))
     for _ in range(n):
         pop.households.append(_household(pop, pop.actor(ip=ip), "nat_office", OFFICE_HOURS))
@@ -442,9 +488,14 @@ def _benign(pop: Population) -> None:
         a = pop.actor()
         pop.fans.append((a, target, status))
         if i < 5:
-            pop.label("client_id", a.client_id, "benign", "fan",
-                      "fan looking up one watchlist celebrity a handful of times a day "
-                      f"({'real ID, hits' if status == 200 else 'rumoured ID, misses'})")
+            pop.label(
+                "client_id",
+                a.client_id,
+                "benign",
+                "fan",
+                "fan looking up one watchlist celebrity a handful of times a day "
+                f"({'real ID, hits' if status == 200 else 'rumoured ID, misses'})",
+            )
     for i in range(max(5, round(ANONYMOUS * s))):
         a = pop.actor(ua=r.choice(BROWSER_UAS), anonymous=True)
         me = pop.person()
@@ -452,8 +503,13 @@ def _benign(pop: Population) -> None:
         active = frozenset(r.sample(range(pop.days), min(pop.days, r.randint(1, 2))))
         if i < 5:
             active = frozenset({0})
-            pop.label("client_ip", a.client_ip, "benign", "anonymous",
-                      f"anonymous web user (no client_id/device_id) looking up 1-{len(people)} ID(s) once")
+            pop.label(
+                "client_ip",
+                a.client_ip,
+                "benign",
+                "anonymous",
+                f"anonymous web user (no client_id/device_id) looking up 1-{len(people)} ID(s) once",
+            )
         pop.anonymous.append((a, people, active))
     pop.background = [h.actor for h in pop.households] + [f[0] for f in pop.fans] + [a[0] for a in pop.anonymous]
 
@@ -468,8 +524,13 @@ def _partners(pop: Population) -> None:
         a = Actor(ip, cid, pop.device_id(), f"PartnerVerify/2.{i} (server; +https://partner{i}.example.cn)")
         pop.partners.append(a)
         n = max(50, round(PARTNER_LOOKUPS_PER_DAY * pop.scale))
-        pop.label("client_id", cid, "allowlisted", PARTNER_SCENARIO,
-                  f"contracted identity-verification partner, ~{n} distinct valid IDs per day, mostly hits")
+        pop.label(
+            "client_id",
+            cid,
+            "allowlisted",
+            PARTNER_SCENARIO,
+            f"contracted identity-verification partner, ~{n} distinct valid IDs per day, mostly hits",
+        )
         pop.allowlist.append(("client_id", cid, f"contracted identity-verification partner {i}", expiries[i - 1]))
 
 
@@ -521,8 +582,13 @@ def _attacks(pop: Population) -> None:
 
     sc = "suffix_brute_force"
     targets = r.sample(CELEBRITIES, 3)
-    a = _attack(pop, pop.actor(), sc, "sequence numbers 000-999 with correct check chars under the birth "
-                "prefix of 3 celebrities: " + ", ".join(t[0] for t in targets))
+    a = _attack(
+        pop,
+        pop.actor(),
+        sc,
+        "sequence numbers 000-999 with correct check chars under the birth "
+        "prefix of 3 celebrities: " + ", ".join(t[0] for t in targets),
+    )
     real = celebrity_ids()
     for name, *_ in targets:
         prefix = real[name][:14]
@@ -532,8 +598,12 @@ def _attacks(pop: Population) -> None:
             _emit(pop, ts, a, lookup_path(idn, name), 200 if idn == real[name] else 404, sc)
 
     sc = "sequential_scan"
-    a = _attack(pop, pop.actor(ua="python-requests/2.31.0"), sc,
-                "counts the last 4 characters up naively, so check characters are wrong (HTTP 400)")
+    a = _attack(
+        pop,
+        pop.actor(ua="python-requests/2.31.0"),
+        sc,
+        "counts the last 4 characters up naively, so check characters are wrong (HTTP 400)",
+    )
     prefix, n, sent = pop.random_id()[:14], r.randrange(1000, 8000), 0
     times = _session(pop, 800, 40)
     while sent < 800:
@@ -564,8 +634,13 @@ def _attacks(pop: Population) -> None:
 
     sc = "account_farm"
     device, ua = pop.device_id(), APP_UAS[2]
-    pop.label("campaign", device, "attack", sc,
-              "account farm: one device_id behind 25 accounts, each looking up ~40 random IDs")
+    pop.label(
+        "campaign",
+        device,
+        "attack",
+        sc,
+        "account farm: one device_id behind 25 accounts, each looking up ~40 random IDs",
+    )
     for _ in range(25):
         a = _attack(pop, Actor(pop.ip(), pop.client_id(), device, ua), sc, f"account on farm device {device}")
         for ts, idn in zip(_session(pop, 40, r.randint(30, 60)), _distinct_ids(pop, 40)):
@@ -573,11 +648,20 @@ def _attacks(pop: Population) -> None:
 
     sc = "distributed_campaign"
     net = f"{r.choice(CAMPAIGN_NETS)}.{r.randrange(256)}.{r.randrange(256)}"
-    pop.label("campaign", f"{net}.0/24", "attack", sc,
-              "30 accounts on distinct IPs of one /24, one unusual user agent, disjoint slices of one ID list")
+    pop.label(
+        "campaign",
+        f"{net}.0/24",
+        "attack",
+        sc,
+        "30 accounts on distinct IPs of one /24, one unusual user agent, disjoint slices of one ID list",
+    )
     target_list = _distinct_ids(pop, 900)
     for i, host in enumerate(r.sample(range(2, 255), 30)):
-        a = _attack(pop, Actor(f"{net}.{host}", pop.client_id(), pop.device_id(), CAMPAIGN_UA), sc,
-                    f"campaign member in {net}.0/24, slice {i + 1} of 30")
+        a = _attack(
+            pop,
+            Actor(f"{net}.{host}", pop.client_id(), pop.device_id(), CAMPAIGN_UA),
+            sc,
+            f"campaign member in {net}.0/24, slice {i + 1} of 30",
+        )
         for ts, idn in zip(_session(pop, 30, 60), target_list[i * 30 : (i + 1) * 30]):
             _emit(pop, ts, a, lookup_path(idn, None), miss(0.05), sc)

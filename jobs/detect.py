@@ -134,7 +134,8 @@ def stage(
     # With the schema given, a table the run left empty (no campaigns, no allowlisted hits) counts 0
     # instead of failing schema inference on a directory without Parquet files.
     return {
-        name: spark.read.schema(t[name].spark_schema()).parquet(str(staging / name)).count() for name in DETECTION_TABLES
+        name: spark.read.schema(t[name].spark_schema()).parquet(str(staging / name)).count()
+        for name in DETECTION_TABLES
     }
 
 

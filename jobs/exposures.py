@@ -16,7 +16,11 @@ def exposures(lookups: DataFrame, flags: DataFrame) -> DataFrame:
     """Hits on watchlist people by non-shadow flagged entities, directly or as campaign members."""
     live = flags.where(~F.col("shadow"))
     direct = live.where(F.col("entity_type") != "campaign").select(
-        "entity_type", "entity_value", F.lit(None).cast("string").alias("campaign"), "severity", "detect_run_id",
+        "entity_type",
+        "entity_value",
+        F.lit(None).cast("string").alias("campaign"),
+        "severity",
+        "detect_run_id",
         "detect_date",
     )
     members = live.where(F.col("entity_type") == "campaign").select(

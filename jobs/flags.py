@@ -107,7 +107,11 @@ def campaign_hits(campaigns: DataFrame, ruleset: RuleSet) -> DataFrame:
         F.col("first_seen").alias("window_start"),
         F.col("last_seen").alias("window_end"),
         _metric_map(
-            {"n_members": F.col("n_members"), "distinct_ids": F.col("distinct_ids"), "disjointness": F.col("disjointness")}
+            {
+                "n_members": F.col("n_members"),
+                "distinct_ids": F.col("distinct_ids"),
+                "disjointness": F.col("disjointness"),
+            }
         ).alias("observed"),
         F.lit(None).cast("map<string,double>").alias("threshold"),
         F.col("n_members").cast("double").alias("strength"),
@@ -181,7 +185,11 @@ def flag(
 ) -> DataFrame:
     """One row per entity with a hit: rules, severity, score and evidence (allowlist not applied yet)."""
     strongest = Window.partitionBy(*ENTITY, "rule", "window").orderBy(F.col("strength").desc(), "window_start")
-    best = hits.withColumn("_n", F.row_number().over(strongest)).where("_n = 1").withColumn("rank", _severity_rank(ruleset))
+    best = (
+        hits.withColumn("_n", F.row_number().over(strongest))
+        .where("_n = 1")
+        .withColumn("rank", _severity_rank(ruleset))
+    )
     evidence = F.struct(
         "rule", "shadow", "window", "window_start", "window_end", "observed", "threshold", "watchlist_keys"
     )

@@ -23,8 +23,12 @@ def to_lookups(requests: DataFrame) -> DataFrame:
     """The lookup rows of `requests` with entity keys, /24 and hit/miss flags, in `lookups` column order."""
     return (
         requests.where(F.col("is_lookup") & (F.col("id_hash").isNotNull() | F.col("name_hash").isNotNull()))
-        .withColumn("entity_type", F.when(F.col("client_id").isNotNull(), "client_id")
-                    .when(F.col("device_id").isNotNull(), "device_id").otherwise("client_ip"))
+        .withColumn(
+            "entity_type",
+            F.when(F.col("client_id").isNotNull(), "client_id")
+            .when(F.col("device_id").isNotNull(), "device_id")
+            .otherwise("client_ip"),
+        )
         .withColumn("entity_value", F.coalesce("client_id", "device_id", "client_ip"))
         .withColumn("event_hour", F.date_trunc("hour", "event_time"))
         .withColumn("ip_24", ip_24(F.col("client_ip")))

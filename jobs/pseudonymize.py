@@ -25,9 +25,7 @@ from schemas import REQUESTS
 
 def watchlist_frame(spark: SparkSession, entries: list[WatchlistEntry]) -> DataFrame:
     """The watchlist as (name_hash, watchlist_key): hashes only, names stay on the driver."""
-    return spark.createDataFrame(
-        [(e.name_hash, e.key) for e in entries], "wl_name_hash string, watchlist_key string"
-    )
+    return spark.createDataFrame([(e.name_hash, e.key) for e in entries], "wl_name_hash string, watchlist_key string")
 
 
 def pseudonymize(
@@ -49,9 +47,7 @@ def pseudonymize(
     df = df.select(
         "*",
         hmac_sha256_hex(id_, key, "id").alias("id_hash"),
-        hmac_sha256_hex(F.when(F.length(id_) >= 14, F.substring(id_, 1, 14)), key, "prefix").alias(
-            "id_prefix_hash"
-        ),
+        hmac_sha256_hex(F.when(F.length(id_) >= 14, F.substring(id_, 1, 14)), key, "prefix").alias("id_prefix_hash"),
         F.when(F.length(id_) == 18, F.substring(id_, 15, 3).try_cast("int")).alias("id_seq"),
         id_is_valid(id_).alias("id_valid"),
         F.when(F.length(id_) == 18, F.concat(F.substring(id_, 1, 6), F.lit("*" * 12)))

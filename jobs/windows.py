@@ -115,9 +115,7 @@ def seven_day_ends(dates: list[date], last: date) -> list[date]:
     return sorted({d + timedelta(days=k) for d in dates for k in range(7) if d + timedelta(days=k) <= last})
 
 
-def entity_windows(
-    hours: DataFrame, prefix_hours: DataFrame, kinds: list[str], ends_7d: list[date] = ()
-) -> DataFrame:
+def entity_windows(hours: DataFrame, prefix_hours: DataFrame, kinds: list[str], ends_7d: list[date] = ()) -> DataFrame:
     """Merge hourly rows into every hour and day window of `hours`, and the 7-day windows ending on the given days."""
     ends = F.array(*[F.lit(d) for d in ends_7d]).cast("array<date>")
     frames = []

@@ -49,7 +49,11 @@ def new_run_id(kind: str) -> str:
 def webhook_for(settings: Settings) -> Webhook | None:
     """The configured webhook, or None when alerts go to files and the Prefect UI only."""
     a = settings.alerts
-    return Webhook(a.webhook_url, a.webhook_format, a.retries, a.backoff_seconds, a.timeout_seconds) if a.webhook_url else None
+    return (
+        Webhook(a.webhook_url, a.webhook_format, a.retries, a.backoff_seconds, a.timeout_seconds)
+        if a.webhook_url
+        else None
+    )
 
 
 def watchlist_names(lake: Lake, settings: Settings) -> dict[str, str]:
@@ -65,16 +69,25 @@ def watchlist_names(lake: Lake, settings: Settings) -> dict[str, str]:
 
 
 # --- failures ----------------------------------------------------------------------------------
-def send_failure(settings: Settings, flow_name: str, flow_run: str, message: str, now: datetime, flow_run_id: str = "<id>") -> Path:
+def send_failure(
+    settings: Settings, flow_name: str, flow_run: str, message: str, now: datetime, flow_run_id: str = "<id>"
+) -> Path:
     """Page on-call about a failed flow run (webhook, and a failure file either way); return the file."""
     title = f"enumwatch: the {flow_name} flow FAILED"
     text = (
         f"flow {flow_name}, run {flow_run}, at {now:%Y-%m-%d %H:%M:%S} UTC\n{message}\n"
         f"lake {settings.lake}: tables published before this run are unchanged; flags from this run may be missing.\n"
         f"logs: prefect flow-run logs {flow_run_id}\n"
-        f"failed quality checks: enumwatch sql \"SELECT * FROM dq_results WHERE NOT success ORDER BY validated_at DESC\""
+        f'failed quality checks: enumwatch sql "SELECT * FROM dq_results WHERE NOT success ORDER BY validated_at DESC"'
     )
-    doc = {"kind": "failure", "flow": flow_name, "flow_run": flow_run, "failed_at": now.isoformat(), "message": text, "delivered": False}
+    doc = {
+        "kind": "failure",
+        "flow": flow_name,
+        "flow_run": flow_run,
+        "failed_at": now.isoformat(),
+        "message": text,
+        "delivered": False,
+    }
     out = settings.alerts.directory(settings.lake)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"failure-{now:%Y%m%dT%H%M%SZ}-{flow_name}-{uuid.uuid4().hex[:6]}.json"
@@ -97,7 +110,9 @@ def _send_failure_doc(settings: Settings, doc: dict, title: str) -> dict:
         post(hook, payload(hook.fmt, "failure", title, [doc["message"]], doc))
         return {**doc, "delivered": True, "last_error": None}
     except WebhookError as exc:
-        _logger().error("failure message not delivered (kept in the failure file, resent by the next alerts run): %s", exc)
+        _logger().error(
+            "failure message not delivered (kept in the failure file, resent by the next alerts run): %s", exc
+        )
         return {**doc, "last_error": str(exc)}
 
 
@@ -130,7 +145,14 @@ def notify_failure(flow, flow_run, state) -> None:
         except Exception:  # a broken config must not silence the page: fall back to defaults + environment
             settings = load_settings()
         settings = settings.with_overrides(lake=Path(params["lake"]) if params.get("lake") else None)
-        send_failure(settings, flow.name, flow_run.name, state.message or state.name, datetime.now(timezone.utc), str(flow_run.id))
+        send_failure(
+            settings,
+            flow.name,
+            flow_run.name,
+            state.message or state.name,
+            datetime.now(timezone.utc),
+            str(flow_run.id),
+        )
     except Exception:
         _log.exception("could not record the failure of flow run %s", flow_run.name)
 
@@ -176,7 +198,9 @@ def heartbeat(run_id: str, now: datetime, raised: dict, sent: dict, settings: Se
     """The line every run leaves, alerts or not."""
     done = sum(a["status"] == "delivered" for a in sent["alerts"])
     retried = len(sent["alerts"]) - len(raised["new"])
-    where = f"webhook {redact(settings.alerts.webhook_url)}" if settings.alerts.webhook_url else "no webhook (files only)"
+    where = (
+        f"webhook {redact(settings.alerts.webhook_url)}" if settings.alerts.webhook_url else "no webhook (files only)"
+    )
     text = (
         f"enumwatch alerts run {run_id} at {now:%Y-%m-%d %H:%M:%S} UTC for {raised['detect_run_id'] or 'no detection run'}: "
         f"{raised['flags']} flags, {len(raised['new'])} new alerts, {raised['suppressed']} suppressed, {retried} retried; "
@@ -185,7 +209,9 @@ def heartbeat(run_id: str, now: datetime, raised: dict, sent: dict, settings: Se
     return text + (f"; ERROR {sent['error']}" if sent["error"] else "")
 
 
-def write_run_files(settings: Settings, run_id: str, now: datetime, line: str, alerts: list[dict], names: dict) -> list[Path]:
+def write_run_files(
+    settings: Settings, run_id: str, now: datetime, line: str, alerts: list[dict], names: dict
+) -> list[Path]:
     """`<out>/<run_id>.json` and `.csv` (alerts plus the heartbeat row), and `<out>/heartbeat.json`."""
     out = settings.alerts.directory(settings.lake)
     out.mkdir(parents=True, exist_ok=True)
@@ -197,14 +223,26 @@ def write_run_files(settings: Settings, run_id: str, now: datetime, line: str, a
         writer = csv.DictWriter(fh, CSV_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for d in docs:
-            writer.writerow({**d, "kind": "alert", "run_id": run_id, "rules": " ".join(d["rules"]), "exposed_names": "; ".join(d["exposed_names"])})
+            writer.writerow(
+                {
+                    **d,
+                    "kind": "alert",
+                    "run_id": run_id,
+                    "rules": " ".join(d["rules"]),
+                    "exposed_names": "; ".join(d["exposed_names"]),
+                }
+            )
         writer.writerow({"kind": "heartbeat", "run_id": run_id, "created_at": now.isoformat(), "message": line})
-    paths[2].write_text(json.dumps({"run_id": run_id, "ran_at": now.isoformat(), "heartbeat": line}, ensure_ascii=False))
+    paths[2].write_text(
+        json.dumps({"run_id": run_id, "ran_at": now.isoformat(), "heartbeat": line}, ensure_ascii=False)
+    )
     return paths[:2]
 
 
 @flow(name="alerts", log_prints=True, on_failure=[notify_failure], on_crashed=[notify_failure])
-def alerts_flow(detect_run_id: str | None = None, lake: str | None = None, config: str | None = None, raise_new: bool = True) -> dict:
+def alerts_flow(
+    detect_run_id: str | None = None, lake: str | None = None, config: str | None = None, raise_new: bool = True
+) -> dict:
     """Alert on a detection run's flags (default: the latest) and deliver what is owed; returns the run summary."""
     settings = load_settings(Path(config) if config else None).with_overrides(lake=Path(lake) if lake else None)
     store = Lake(settings.lake, settings.keep_versions)
@@ -249,7 +287,15 @@ def _cell(value) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def build_report(flags: list[dict], alerts: list[dict], failures: list[dict], beat: dict | None, names: dict | None, now: datetime, hours: float) -> str:
+def build_report(
+    flags: list[dict],
+    alerts: list[dict],
+    failures: list[dict],
+    beat: dict | None,
+    names: dict | None,
+    now: datetime,
+    hours: float,
+) -> str:
     """The report as Markdown; with `names` None, watchlist people are counted instead of named."""
     latest: dict[tuple, dict] = {}
     for f in flags:
@@ -280,9 +326,14 @@ def build_report(flags: list[dict], alerts: list[dict], failures: list[dict], be
                  f["distinct_ids"], f["hits"], exposed, f"`{outbox.investigate_command(f['entity_type'], f['entity_value'])}`")  # fmt: skip
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     if owed:
-        lines += ["", "## Undelivered alerts", ""] + [f"- {a['alert_id']} {a['summary']}: {a['status']}, {a['attempts']} attempts, {a['last_error'] or ''}" for a in owed]
+        lines += ["", "## Undelivered alerts", ""] + [
+            f"- {a['alert_id']} {a['summary']}: {a['status']}, {a['attempts']} attempts, {a['last_error'] or ''}"
+            for a in owed
+        ]
     if failures:
-        lines += ["", "## Pipeline failures", ""] + [f"- {d['failed_at']} {d['flow']} {d['flow_run']}: {d['message'].splitlines()[1]}" for d in failures]
+        lines += ["", "## Pipeline failures", ""] + [
+            f"- {d['failed_at']} {d['flow']} {d['flow_run']}: {d['message'].splitlines()[1]}" for d in failures
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -297,7 +348,11 @@ def report_flow(lake: str | None = None, config: str | None = None, hours: float
     out.mkdir(parents=True, exist_ok=True)
     flags = outbox.read_flags(store, since=start)
     alerts = [a for a in outbox.read_outbox(store) if a["created_at"] >= start]
-    failures = [d for p in sorted(out.glob("failure-*.json")) if datetime.fromisoformat((d := json.loads(p.read_text()))["failed_at"]) >= start]
+    failures = [
+        d
+        for p in sorted(out.glob("failure-*.json"))
+        if datetime.fromisoformat((d := json.loads(p.read_text()))["failed_at"]) >= start
+    ]
     beat = json.loads((out / "heartbeat.json").read_text()) if (out / "heartbeat.json").exists() else None
     path = out / f"report-{now:%Y-%m-%d}.md"
     path.write_text(build_report(flags, alerts, failures, beat, watchlist_names(store, settings), now, hours))

@@ -122,7 +122,11 @@ def publish_tables(
         full = scope.mode == "full"
         for name in detect_job.PARTITIONED:
             versions[name] = lake.build_version(
-                name, run_id, add=[staging / name], keep_current=not full, drop_partitions=scope.dropped_partitions(name)
+                name,
+                run_id,
+                add=[staging / name],
+                keep_current=not full,
+                drop_partitions=scope.dropped_partitions(name),
             )
         for name in set(detect_job.DETECTION_TABLES) - set(detect_job.PARTITIONED):
             versions[name] = lake.build_version(name, run_id, add=[staging / name])
@@ -159,7 +163,9 @@ def detect_flow(
         store.recover()
         if watchlist:
             store.remember_watchlist(Path(watchlist))
-        scope, runs = plan_scope(settings, mode, (backfill_from, backfill_to or backfill_from) if backfill_from else None)
+        scope, runs = plan_scope(
+            settings, mode, (backfill_from, backfill_to or backfill_from) if backfill_from else None
+        )
         if scope.dates:
             counts = build_tables(run_id, settings, scope, rules, allowlist, now)
             verdicts = validate_tables(run_id, settings, scope, allowlist, now)

@@ -90,7 +90,9 @@ def parse_files(run_id: str, fmt: str, files: list[str], settings: Settings, wat
         ingest_date=now.date(),
     )
     entries = load_watchlist(Path(watchlist) if watchlist else None, key)
-    logger.info("parsing %d files with Spark (%s), watchlist of %d names", len(files), settings.spark_master, len(entries))
+    logger.info(
+        "parsing %d files with Spark (%s), watchlist of %d names", len(files), settings.spark_master, len(entries)
+    )
     spark = get_spark(settings)
     return stage(spark, files, job, entries, lake.staging(run_id))
 
@@ -188,12 +190,25 @@ def publish(
         now = datetime.now(timezone.utc)
         by_path = {c["source_file"]: c for c in counts}
         rows = [
-            (f.path, f.size, f.sha256, fmt, *(by_path[f.path][k] for k in ("lines_read", "lines_parsed", "lines_quarantined", "lines_blank", "read_error")), run_id, now)
+            (
+                f.path,
+                f.size,
+                f.sha256,
+                fmt,
+                *(
+                    by_path[f.path][k]
+                    for k in ("lines_read", "lines_parsed", "lines_quarantined", "lines_blank", "read_error")
+                ),
+                run_id,
+                now,
+            )
             for f in plan_.to_ingest
         ]
         replaced = [f.path for f in plan_.replace]
         new_rows = spark.createDataFrame(rows, INGEST_MANIFEST.spark_schema())
-        manifest = lake.read(spark, "ingest_manifest").where(~F.col("source_file").isin([f.path for f in plan_.to_ingest]))
+        manifest = lake.read(spark, "ingest_manifest").where(
+            ~F.col("source_file").isin([f.path for f in plan_.to_ingest])
+        )
         manifest.unionByName(new_rows).coalesce(1).write.parquet(str(staging / "ingest_manifest"))
         versions["ingest_manifest"] = lake.build_version(
             "ingest_manifest", run_id, add=[staging / "ingest_manifest"], keep_current=False

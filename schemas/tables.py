@@ -137,7 +137,9 @@ QUARANTINE = Table(
     (
         Col("reason", "string", "Machine-readable reason, e.g. invalid_json, missing_field:status.", False),
         Col("detail", "string", "Human-readable detail of the reason."),
-        Col("line_masked", "string", "The line, truncated to 512 characters, digit runs of 6+ and lookup values masked."),
+        Col(
+            "line_masked", "string", "The line, truncated to 512 characters, digit runs of 6+ and lookup values masked."
+        ),
         Col("line_bytes", "bigint", "Length of the original line in bytes.", False),
         *_PROVENANCE,
         Col("ingest_date", "date", "UTC date of the ingest run (partition).", False),
@@ -170,7 +172,12 @@ DQ_RESULTS = Table(
         Col("run_id", "string", "The run whose data was validated.", False),
         Col("stage", "string", "Pipeline stage, e.g. ingest.", False),
         Col("suite", "string", "GX expectation suite name.", False),
-        Col("expectation", "string", "Expectation type and its column, e.g. expect_column_values_to_not_be_null(status).", False),
+        Col(
+            "expectation",
+            "string",
+            "Expectation type and its column, e.g. expect_column_values_to_not_be_null(status).",
+            False,
+        ),
         Col("severity", "string", "critical (fails the stage) or warning.", False),
         Col("success", "boolean", "Whether the expectation held.", False),
         Col("observed_value", "string", "What was observed (count, share, value), as text."),
@@ -355,7 +362,12 @@ EXPOSURES = Table(
     "Watchlist people whose data was returned (a hit) to a flagged entity: who got it and when, per run.",
     (
         Col("detect_run_id", "string", "The detection run that found the exposure.", False),
-        Col("watchlist_key", "string", "Handle of the watchlist person (names are resolved from the watchlist file).", False),
+        Col(
+            "watchlist_key",
+            "string",
+            "Handle of the watchlist person (names are resolved from the watchlist file).",
+            False,
+        ),
         Col("entity_type", "string", "client_id, device_id or client_ip that received the data.", False),
         Col("entity_value", "string", "The entity that received the data.", False),
         Col("campaign", "string", "The flagged campaign the entity belongs to, if it was flagged through one."),
@@ -397,11 +409,20 @@ ALERTS = Table(
         Col("score", "int", "0-100.", False),
         Col("rules", "array<string>", "Names of the rules that fired.", False),
         Col("summary", "string", "One line for people; counts and handles only, never watchlist names.", False),
-        Col("evidence", _EVIDENCE, "Per rule and window: observed values against thresholds (as in flagged_clients).", False),
+        Col(
+            "evidence",
+            _EVIDENCE,
+            "Per rule and window: observed values against thresholds (as in flagged_clients).",
+            False,
+        ),
         Col("lookups", "bigint", "Lookups by the entity in the detection range.", False),
         Col("distinct_ids", "bigint", "Distinct ID numbers (HLL estimate).", False),
         Col("hits", "bigint", "Lookups that returned data.", False),
-        Col("watchlist_keys", "array<string>", "Watchlist handles targeted (names resolved only when a message is rendered)."),
+        Col(
+            "watchlist_keys",
+            "array<string>",
+            "Watchlist handles targeted (names resolved only when a message is rendered).",
+        ),
         Col("watchlist_hit_keys", "array<string>", "Watchlist handles whose data was returned."),
         Col("first_seen", "timestamp", "First lookup by the entity.", False),
         Col("last_seen", "timestamp", "Last lookup by the entity.", False),

@@ -38,7 +38,17 @@ def at(hour: int, minute: int = 0) -> datetime:
     return DAY + timedelta(hours=hour, minutes=minute)
 
 
-def lookup(entity: tuple[str, str], when: datetime, raw_id: str | None, status: int, *, ip: str, device=None, name=None, ua="enum-bot/1.0") -> dict:
+def lookup(
+    entity: tuple[str, str],
+    when: datetime,
+    raw_id: str | None,
+    status: int,
+    *,
+    ip: str,
+    device=None,
+    name=None,
+    ua="enum-bot/1.0",
+) -> dict:
     """One lookups row as ingest + detect would write it (hashes under the test key, region-only mask)."""
     kind, value = entity
     return {
@@ -86,9 +96,17 @@ LOOKUPS = [
 def requests(n: int) -> list[dict]:
     """`n` minimal requests rows, 30 hours apart (so over several event_date partitions)."""
     return [
-        {"event_time": at(i), "client_ip": "192.0.2.1", "path": "/api/v1/healthkit/lookup", "status": 404,
-         "is_lookup": True, "source_file": "/logs/access.jsonl", "line_no": i + 1, "ingest_run_id": "ingest-test",
-         "event_date": at(i).date()}
+        {
+            "event_time": at(i),
+            "client_ip": "192.0.2.1",
+            "path": "/api/v1/healthkit/lookup",
+            "status": 404,
+            "is_lookup": True,
+            "source_file": "/logs/access.jsonl",
+            "line_no": i + 1,
+            "ingest_run_id": "ingest-test",
+            "event_date": at(i).date(),
+        }
         for i in range(0, 30 * n, 30)
     ]
 
@@ -96,18 +114,44 @@ def requests(n: int) -> list[dict]:
 def evidence(rule: str, window: str, start: datetime, observed: dict, threshold: dict | None, keys=None) -> dict:
     """One evidence struct of a flag."""
     span = {"hour": timedelta(hours=1), "day": timedelta(days=1), "7d": timedelta(days=7)}[window]
-    return {"rule": rule, "shadow": rule == "population_outlier", "window": window, "window_start": start,
-            "window_end": start + span, "observed": observed, "threshold": threshold, "watchlist_keys": keys}
+    return {
+        "rule": rule,
+        "shadow": rule == "population_outlier",
+        "window": window,
+        "window_start": start,
+        "window_end": start + span,
+        "observed": observed,
+        "threshold": threshold,
+        "watchlist_keys": keys,
+    }
 
 
-def flag(run: str, kind: str, value: str, severity: str, score: int, rules: list[str], *, shadow=False, members=None, ev=()) -> dict:
+def flag(
+    run: str, kind: str, value: str, severity: str, score: int, rules: list[str], *, shadow=False, members=None, ev=()
+) -> dict:
     """One flagged_clients row."""
     detected = datetime.strptime(run.split("-")[1], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
     return {
-        "detect_run_id": run, "detected_at": detected, "entity_type": kind, "entity_value": value, "members": members,
-        "severity": severity, "score": score, "rules": rules, "shadow": shadow, "first_seen": at(3, 5), "last_seen": at(4, 30),
-        "lookups": 6, "distinct_ids": 5, "distinct_names": 2, "distinct_watchlist": 2, "hits": 2, "hit_ratio": 2 / 6,
-        "watchlist_keys": None, "watchlist_hit_keys": None, "masked_id_samples": ["110105************"],
+        "detect_run_id": run,
+        "detected_at": detected,
+        "entity_type": kind,
+        "entity_value": value,
+        "members": members,
+        "severity": severity,
+        "score": score,
+        "rules": rules,
+        "shadow": shadow,
+        "first_seen": at(3, 5),
+        "last_seen": at(4, 30),
+        "lookups": 6,
+        "distinct_ids": 5,
+        "distinct_names": 2,
+        "distinct_watchlist": 2,
+        "hits": 2,
+        "hit_ratio": 2 / 6,
+        "watchlist_keys": None,
+        "watchlist_hit_keys": None,
+        "masked_id_samples": ["110105************"],
         "evidence": list(ev) or [evidence(rules[0], "day", DAY, {"lookups": 6.0}, {"lookups": 5.0})],
         "detect_date": detected.date(),
     }
@@ -117,24 +161,55 @@ WL = [watchlist_key(KEY, WANG), watchlist_key(KEY, LI)]
 FLAGS = [
     flag(OLD_RUN, "client_id", "acct-bad", "medium", 40, ["many_distinct_ids"]),
     flag(OLD_RUN, "client_id", "acct-old", "low", 10, ["many_distinct_ids"]),
-    flag(RUN, "client_id", "acct-bad", "critical", 90, ["many_distinct_ids", "watchlist_targeting"], ev=[
-        evidence("many_distinct_ids", "hour", at(3), {"distinct_ids": 3.0}, {"distinct_ids": 3.0}),
-        evidence("watchlist_targeting", "day", DAY, {"distinct_watchlist": 2.0}, {"distinct_watchlist": 2.0}, WL),
-    ]) | {"watchlist_keys": WL, "watchlist_hit_keys": WL[:1]},
+    flag(
+        RUN,
+        "client_id",
+        "acct-bad",
+        "critical",
+        90,
+        ["many_distinct_ids", "watchlist_targeting"],
+        ev=[
+            evidence("many_distinct_ids", "hour", at(3), {"distinct_ids": 3.0}, {"distinct_ids": 3.0}),
+            evidence("watchlist_targeting", "day", DAY, {"distinct_watchlist": 2.0}, {"distinct_watchlist": 2.0}, WL),
+        ],
+    )
+    | {"watchlist_keys": WL, "watchlist_hit_keys": WL[:1]},
     flag(RUN, "client_ip", "203.0.113.7", "high", 60, ["high_miss_share"]),
     flag(RUN, "client_ip", "2001:db8::7", "high", 55, ["many_distinct_ids"]),
     flag(RUN, "device_id", "dev-x", "medium", 30, ["many_distinct_ids"]),
     flag(RUN, "client_id", "acct-shadow", "high", 50, ["population_outlier"], shadow=True),
     flag(RUN, "client_id", "acct-low", "low", 5, ["high_miss_share"]),
     flag(RUN, "client_id", UNSAFE, "high", 60, ["many_distinct_ids"]),
-    flag(RUN, "campaign", "dev-farm", "critical", 85, ["device_account_farm"], members=["acct-bad", "acct-sib", "partner-1"]),
+    flag(
+        RUN,
+        "campaign",
+        "dev-farm",
+        "critical",
+        85,
+        ["device_account_farm"],
+        members=["acct-bad", "acct-sib", "partner-1"],
+    ),
 ]
 
-CAMPAIGNS = [{
-    "detect_run_id": RUN, "rule": "device_account_farm", "link": "device_id", "link_value": "dev-farm", "user_agent": None,
-    "members": ["acct-bad", "acct-sib"], "n_members": 2, "lookups": 8, "distinct_ids": 6, "hits": 2,
-    "member_median_ids": 3.5, "disjointness": 0.9, "first_seen": at(3, 5), "last_seen": at(5, 1), "detect_date": date(2026, 11, 2),
-}]
+CAMPAIGNS = [
+    {
+        "detect_run_id": RUN,
+        "rule": "device_account_farm",
+        "link": "device_id",
+        "link_value": "dev-farm",
+        "user_agent": None,
+        "members": ["acct-bad", "acct-sib"],
+        "n_members": 2,
+        "lookups": 8,
+        "distinct_ids": 6,
+        "hits": 2,
+        "member_median_ids": 3.5,
+        "disjointness": 0.9,
+        "first_seen": at(3, 5),
+        "last_seen": at(5, 1),
+        "detect_date": date(2026, 11, 2),
+    }
+]
 
 
 def publish(lake: Lake, tables: dict[str, list[dict]], run_id: str = "test") -> None:
@@ -153,7 +228,9 @@ def publish(lake: Lake, tables: dict[str, list[dict]], run_id: str = "test") -> 
         for values, group in groups.items():
             folder = staged.joinpath(*[f"{c}={v}" for c, v in zip(spec.partition_by, values)])
             folder.mkdir(parents=True, exist_ok=True)
-            table = pa.Table.from_pylist([{k: v for k, v in r.items() if k not in spec.partition_by} for r in group], schema=data_schema)
+            table = pa.Table.from_pylist(
+                [{k: v for k, v in r.items() if k not in spec.partition_by} for r in group], schema=data_schema
+            )
             pq.write_table(table, folder / f"part-{uuid.uuid4().hex[:8]}.parquet")
         versions[name] = lake.build_version(name, run_id, add=[staged], keep_current=False)
     lake.publish(run_id, versions)

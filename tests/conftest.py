@@ -61,7 +61,13 @@ def flow_env():
     """The key from the environment (never a key file in the home dir); nothing else leaks in from outside."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ENUMWATCH_PSEUDONYM_KEY", TEST_KEY)
-        for name in ("ENUMWATCH_LAKE", "SPARK_MASTER", "ENUMWATCH_CONFIG", "ENUMWATCH_KEY_FILE", "ENUMWATCH_WEBHOOK_URL"):
+        for name in (
+            "ENUMWATCH_LAKE",
+            "SPARK_MASTER",
+            "ENUMWATCH_CONFIG",
+            "ENUMWATCH_KEY_FILE",
+            "ENUMWATCH_WEBHOOK_URL",
+        ):
             mp.delenv(name, raising=False)
         yield mp
 

@@ -22,7 +22,9 @@ WANG = watchlist_key(TEST_KEY.encode(), "王菲")
 LI = watchlist_key(TEST_KEY.encode(), "李娜")
 
 
-def make_flag(value="acct-1", severity="high", score=60, *, run="detect-20261127T100000Z-aaaaaa", at=T0, **extra) -> dict:
+def make_flag(
+    value="acct-1", severity="high", score=60, *, run="detect-20261127T100000Z-aaaaaa", at=T0, **extra
+) -> dict:
     """A complete flagged_clients row for `client_id value`, with one many_distinct_ids evidence."""
     row = {
         "detect_run_id": run,
@@ -107,7 +109,10 @@ def test_decide_does_not_re_alert_when_the_severity_fell():
 
 
 def test_decide_repeats_after_the_window_and_compares_with_the_latest_alert_only():
-    history = [sent(severity="critical", at=T0 - timedelta(hours=30)), sent(severity="high", at=T0 - timedelta(hours=25))]
+    history = [
+        sent(severity="critical", at=T0 - timedelta(hours=30)),
+        sent(severity="high", at=T0 - timedelta(hours=25)),
+    ]
     raised, _ = outbox.decide([make_flag(severity="high")], history, T0, POLICY)
     assert [(why, prev) for _, why, prev in raised] == [("repeat", "high")]
 
@@ -161,7 +166,9 @@ def test_build_alert_keeps_handles_not_names_and_quotes_the_investigate_command(
 def test_render_names_a_campaigns_members_and_shows_handles_when_names_are_unknown():
     flag = make_flag("203.0.113.0/24", entity_type="campaign", members=[f"acct-{i}" for i in range(7)])
     text = outbox.render(outbox.build_alert(flag, "new", None, T0), {})
-    assert text.startswith("[HIGH 60] campaign 203.0.113.0/24 (7 accounts: acct-0, acct-1, acct-2, acct-3, acct-4 ...) - new")
+    assert text.startswith(
+        "[HIGH 60] campaign 203.0.113.0/24 (7 accounts: acct-0, acct-1, acct-2, acct-3, acct-4 ...) - new"
+    )
     assert f"watchlist people whose data was returned: {WANG}" in text
     assert "investigate: enumwatch investigate campaign 203.0.113.0/24" in text
 
@@ -205,7 +212,9 @@ def test_outbox_reads_flags_that_spark_wrote_and_spark_reads_the_outbox(spark, t
 
     lake = Lake(tmp_path / "lake")
     staged = lake.staging("detect-1") / "flagged_clients"
-    spark.createDataFrame([make_flag()], LAKE_TABLES["flagged_clients"].spark_schema()).write.partitionBy("detect_date").parquet(str(staged))
+    spark.createDataFrame([make_flag()], LAKE_TABLES["flagged_clients"].spark_schema()).write.partitionBy(
+        "detect_date"
+    ).parquet(str(staged))
     lake.publish("detect-1", {"flagged_clients": lake.build_version("flagged_clients", "detect-1", add=[staged])})
     assert outbox.read_flags(lake) == [make_flag()]
     alert = outbox.build_alert(make_flag(), "new", None, T0)
@@ -216,9 +225,20 @@ def test_outbox_reads_flags_that_spark_wrote_and_spark_reads_the_outbox(spark, t
 
 def test_render_marks_evidence_from_shadow_rules_as_context():
     flag = make_flag()
-    flag["evidence"] = flag["evidence"] + [dict(flag["evidence"][0], rule="population_outlier", shadow=True, observed={"distinct_ids": 391.0, "median": 1.0}, threshold={"distinct_ids": 20.0})]
+    flag["evidence"] = flag["evidence"] + [
+        dict(
+            flag["evidence"][0],
+            rule="population_outlier",
+            shadow=True,
+            observed={"distinct_ids": 391.0, "median": 1.0},
+            threshold={"distinct_ids": 20.0},
+        )
+    ]
     lines = outbox.evidence_lines(outbox.build_alert(flag, "new", None, T0))
-    assert lines[1] == "- population_outlier (shadow rule, context only) [day from 2026-11-27 00:00 UTC]: distinct_ids 391 vs threshold 20, median 1"
+    assert (
+        lines[1]
+        == "- population_outlier (shadow rule, context only) [day from 2026-11-27 00:00 UTC]: distinct_ids 391 vs threshold 20, median 1"
+    )
 
 
 def test_write_outbox_waits_for_the_lake_lock_and_gives_up_with_a_clear_error(tmp_path):

@@ -60,7 +60,9 @@ def test_alerts_flow_delivers_new_flags_once_and_never_shadow_flags(prefect_harn
     from pipelines.alerts import alerts_flow
 
     lake, config, out = oncall
-    publish_flags(lake, [make_flag(run=RUN_1), make_flag("lurker", run=RUN_1, shadow=True, rules=["population_outlier"])])
+    publish_flags(
+        lake, [make_flag(run=RUN_1), make_flag("lurker", run=RUN_1, shadow=True, rules=["population_outlier"])]
+    )
     with webhook_server() as server:
         summary = alerts_flow(detect_run_id=RUN_1, config=config(server.url))
     assert (summary["flags"], summary["new"], summary["delivered"], summary["error"]) == (2, 1, 1, None)
@@ -68,18 +70,32 @@ def test_alerts_flow_delivers_new_flags_once_and_never_shadow_flags(prefect_harn
     assert "[HIGH 60] client_id acct-1 - new" in body["text"] and "lurker" not in body["text"]
     assert "watchlist people whose data was returned: 王菲" in body["text"]
     [row] = outbox.read_outbox(lake)
-    assert (row["entity_value"], row["status"], row["channel"], row["attempts"]) == ("acct-1", "delivered", "webhook", 1)
+    assert (row["entity_value"], row["status"], row["channel"], row["attempts"]) == (
+        "acct-1",
+        "delivered",
+        "webhook",
+        1,
+    )
     # the run's files: the alert with its message, and the heartbeat line
     doc = json.loads(Path(summary["files"][0]).read_text())
     assert [a["entity_value"] for a in doc["alerts"]] == ["acct-1"] and doc["alerts"][0]["exposed_names"] == ["王菲"]
-    assert doc["heartbeat"].startswith(f"enumwatch alerts run {summary['run_id']}") and "1 new alerts, 0 suppressed" in doc["heartbeat"]
+    assert (
+        doc["heartbeat"].startswith(f"enumwatch alerts run {summary['run_id']}")
+        and "1 new alerts, 0 suppressed" in doc["heartbeat"]
+    )
     lines = Path(summary["files"][1]).read_text(encoding="utf-8").splitlines()
-    assert lines[0].startswith("kind,run_id,alert_id") and lines[1].startswith("alert,") and lines[-1].startswith("heartbeat,")
+    assert (
+        lines[0].startswith("kind,run_id,alert_id")
+        and lines[1].startswith("alert,")
+        and lines[-1].startswith("heartbeat,")
+    )
     assert json.loads((out / "heartbeat.json").read_text())["run_id"] == summary["run_id"]
     # the Prefect table artifact shows the alert, by handle and never by name
     with get_client(sync_client=True) as client:
         [artifact] = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["enumwatch-alerts"])), sort=ArtifactSort.CREATED_DESC, limit=1
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["enumwatch-alerts"])),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
         )
     table = json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
     assert [r["entity"] for r in table] == ["client_id acct-1"] and "王菲" not in json.dumps(table, ensure_ascii=False)
@@ -103,7 +119,9 @@ def test_alerts_flow_suppresses_a_repeat_within_the_window_and_re_alerts_a_sever
     assert len(_delivered_bodies(server)) == 2
 
 
-def test_alerts_flow_with_a_failing_webhook_keeps_the_alert_and_delivers_it_exactly_once_on_recovery(prefect_harness, oncall):
+def test_alerts_flow_with_a_failing_webhook_keeps_the_alert_and_delivers_it_exactly_once_on_recovery(
+    prefect_harness, oncall
+):
     from pipelines.alerts import alerts_flow
 
     lake, config, _ = oncall
@@ -113,7 +131,9 @@ def test_alerts_flow_with_a_failing_webhook_keeps_the_alert_and_delivers_it_exac
         failed = alerts_flow(detect_run_id=RUN_1, config=config(server.url, "json"))  # completes: no exception escapes
         assert "HTTP 500" in failed["error"] and failed["undelivered"] == 1
         [row] = _alerts(lake)
-        assert (row["status"], row["attempts"]) == ("failed", 3) and "HTTP 500 Internal Server Error" in row["last_error"]
+        assert (row["status"], row["attempts"]) == ("failed", 3) and "HTTP 500 Internal Server Error" in row[
+            "last_error"
+        ]
         assert lake.current("flagged_clients") == flags_version and outbox.read_flags(lake) == [make_flag(run=RUN_1)]
         server.status = 200  # the webhook recovers; the next detection sees the same flag (suppressed)
         publish_flags(lake, [make_flag(run=RUN_2)])
@@ -201,10 +221,15 @@ def test_report_flow_writes_the_days_flags_and_alerts_as_markdown_with_names_onl
     text = path.read_text(encoding="utf-8")
     assert "- flagged entities: 2 (1 critical, 1 high, 0 medium, 0 low)" in text
     assert "- alerts raised: 2; delivered 2, undelivered 0" in text
-    assert "| critical | 90 | client_id acct-2 | many_distinct_ids | 420 | 391 | 37 | 王菲 | `enumwatch investigate client_id acct-2` |" in text
+    assert (
+        "| critical | 90 | client_id acct-2 | many_distinct_ids | 420 | 391 | 37 | 王菲 | `enumwatch investigate client_id acct-2` |"
+        in text
+    )
     with get_client(sync_client=True) as client:
         [artifact] = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["enumwatch-daily-report"])), sort=ArtifactSort.CREATED_DESC, limit=1
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["enumwatch-daily-report"])),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
         )
     assert "client_id acct-2" in artifact.data and "王菲" not in artifact.data
     assert pq.read_table(lake.current("alerts")).num_rows == 2

@@ -76,7 +76,17 @@ def test_export_blocklist_plain_lists_each_kind_and_only_gives_one_bare_list(lak
     rc, out, _ = export(lake, capsys, "--format", "plain", "--min-severity", "medium")
     assert rc == 0
     body = [line for line in out.splitlines() if line]
-    assert body[2:] == ["# ip", "203.0.113.7", "2001:db8::7", "# client_id", "acct-bad", "acct-sib", "partner-1", "# device_id", "dev-x"]
+    assert body[2:] == [
+        "# ip",
+        "203.0.113.7",
+        "2001:db8::7",
+        "# client_id",
+        "acct-bad",
+        "acct-sib",
+        "partner-1",
+        "# device_id",
+        "dev-x",
+    ]
     rc, out, _ = export(lake, capsys, "--format", "plain", "--only", "ip")
     assert (rc, out) == (0, "203.0.113.7\n2001:db8::7\n")
 
@@ -90,8 +100,14 @@ def test_export_blocklist_json_is_a_waf_ip_set_plus_client_ids(lake, capsys):
     assert doc["IPv6Addresses"] == ["2001:db8::7/128"]
     assert doc["ClientIds"] == ["acct-bad", "acct-sib", "partner-1"]
     assert doc["DetectRunId"] == tiny.RUN
-    assert {"kind": "ip", "value": "203.0.113.7", "severity": "high", "score": 60, "rules": ["high_miss_share"],
-            "flag": "client_ip 203.0.113.7"} in doc["Entities"]
+    assert {
+        "kind": "ip",
+        "value": "203.0.113.7",
+        "severity": "high",
+        "score": 60,
+        "rules": ["high_miss_share"],
+        "flag": "client_ip 203.0.113.7",
+    } in doc["Entities"]
 
 
 def test_export_blocklist_leaves_out_allowlisted_entities_and_campaign_members(lake, capsys, tmp_path):
@@ -120,12 +136,38 @@ def test_export_blocklist_without_detection_results_fails_in_one_line(tmp_path, 
 
 def test_build_blocklist_orders_by_severity_and_keeps_the_strongest_reason_per_value():
     rows = [
-        {"entity_type": "campaign", "entity_value": "10.0.0.0/24", "members": ["a"], "severity": "high", "score": 50, "rules": ["subnet_campaign"], "shadow": False},
-        {"entity_type": "client_id", "entity_value": "a", "members": None, "severity": "critical", "score": 99, "rules": ["many_distinct_ids"], "shadow": False},
-        {"entity_type": "client_ip", "entity_value": "not-an-ip", "members": None, "severity": "high", "score": 60, "rules": ["x"], "shadow": False},
+        {
+            "entity_type": "campaign",
+            "entity_value": "10.0.0.0/24",
+            "members": ["a"],
+            "severity": "high",
+            "score": 50,
+            "rules": ["subnet_campaign"],
+            "shadow": False,
+        },
+        {
+            "entity_type": "client_id",
+            "entity_value": "a",
+            "members": None,
+            "severity": "critical",
+            "score": 99,
+            "rules": ["many_distinct_ids"],
+            "shadow": False,
+        },
+        {
+            "entity_type": "client_ip",
+            "entity_value": "not-an-ip",
+            "members": None,
+            "severity": "high",
+            "score": 60,
+            "rules": ["x"],
+            "shadow": False,
+        },
     ]
     blocklist = build_blocklist("run", rows, "high", [AllowEntry("client_id", "zzz", "unrelated", None)])
-    assert blocklist.client_ids == {"a": {"severity": "critical", "score": 99, "rules": ["many_distinct_ids"], "flag": "client_id a"}}
+    assert blocklist.client_ids == {
+        "a": {"severity": "critical", "score": 99, "rules": ["many_distinct_ids"], "flag": "client_id a"}
+    }
     assert blocklist.ips == {} and blocklist.unsafe == ["client_ip"]
     assert render(blocklist, "plain", now=NOW, only="client_id") == "a\n"
 
@@ -157,7 +199,13 @@ def test_export_blocklist_nginx_include_blocks_flagged_clients_devices_and_ips_i
     if NGINX is None:
         pytest.skip("nginx is not installed (.ci/run installs it)")
     # Loopback is 127.0.0.0/8: flag 127.0.0.2 and send from it, to see a deny line work.
-    tiny.publish(lake, {"flagged_clients": tiny.FLAGS + [tiny.flag(tiny.RUN, "client_ip", "127.0.0.2", "critical", 95, ["many_distinct_ids"])]})
+    tiny.publish(
+        lake,
+        {
+            "flagged_clients": tiny.FLAGS
+            + [tiny.flag(tiny.RUN, "client_ip", "127.0.0.2", "critical", 95, ["many_distinct_ids"])]
+        },
+    )
     include = tmp_path / "enumwatch-blocklist.conf"
     assert export(lake, capsys, "--format", "nginx", "--min-severity", "medium", "--out", str(include))[0] == 0
     root = tmp_path / "nginx"

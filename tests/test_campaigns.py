@@ -36,8 +36,14 @@ def as_lookups(df):
         "event_hour": F.date_trunc("hour", "event_time"),
         "event_date": F.to_date("event_time"),
     }
-    df = df.withColumn("event_time", F.lit(T0) + F.make_interval(mins=F.monotonically_increasing_id().cast("int") % 600))
-    fill = {c.name: defaults.get(c.name, F.lit(None)).cast(spark_type(c.type)) for c in LOOKUPS.columns if c.name not in df.columns}
+    df = df.withColumn(
+        "event_time", F.lit(T0) + F.make_interval(mins=F.monotonically_increasing_id().cast("int") % 600)
+    )
+    fill = {
+        c.name: defaults.get(c.name, F.lit(None)).cast(spark_type(c.type))
+        for c in LOOKUPS.columns
+        if c.name not in df.columns
+    }
     return df.withColumns(fill).transform(LOOKUPS.conform)
 
 
@@ -65,13 +71,36 @@ def test_campaigns_finds_an_account_farm_on_one_device(spark):
     rows = members("farm", FARM.min_members, lambda i: range(i * 7, i * 7 + 7), device="d-farm")
     rows += members("solo", 1, lambda i: range(1000, 1100))  # a busy account on its own device is no farm
     got = found(spark, rows, FARM).select(
-        "rule", "link", "link_value", "user_agent", "members", "n_members", "lookups", "distinct_ids", "hits",
-        "member_median_ids", "disjointness",
+        "rule",
+        "link",
+        "link_value",
+        "user_agent",
+        "members",
+        "n_members",
+        "lookups",
+        "distinct_ids",
+        "hits",
+        "member_median_ids",
+        "disjointness",
     )
     assertDataFrameEqual(
         got,
         spark.createDataFrame(
-            [("device_account_farm", "device_id", "d-farm", None, [f"farm{i:02d}" for i in range(8)], 8, 56, 56, 8, 7.0, 1.0)],
+            [
+                (
+                    "device_account_farm",
+                    "device_id",
+                    "d-farm",
+                    None,
+                    [f"farm{i:02d}" for i in range(8)],
+                    8,
+                    56,
+                    56,
+                    8,
+                    7.0,
+                    1.0,
+                )
+            ],
             "rule string, link string, link_value string, user_agent string, members array<string>, n_members bigint, "
             "lookups bigint, distinct_ids bigint, hits bigint, member_median_ids double, disjointness double",
         ),
@@ -82,7 +111,9 @@ def test_campaigns_finds_an_account_farm_on_one_device(spark):
 def test_campaigns_finds_a_subnet_campaign_with_disjoint_targets(spark):
     # 8 accounts on 8 IPs of one /24, one user agent, 13 IDs each from one list: 104 distinct targets
     rows = members("cmp", 8, lambda i: range(i * 13, i * 13 + 13), net="185.51.43")
-    got = found(spark, rows, SUBNET).select("rule", "link", "link_value", "user_agent", "n_members", "distinct_ids", "disjointness")
+    got = found(spark, rows, SUBNET).select(
+        "rule", "link", "link_value", "user_agent", "n_members", "distinct_ids", "disjointness"
+    )
     assertDataFrameEqual(
         got,
         spark.createDataFrame(
@@ -95,25 +126,34 @@ def test_campaigns_finds_a_subnet_campaign_with_disjoint_targets(spark):
 
 NOT_CAMPAIGNS = [
     pytest.param(
-        FARM, members("fam", 3, lambda i: range(0, 6), device="d-family"),
+        FARM,
+        members("fam", 3, lambda i: range(0, 6), device="d-family"),
         id="a family of 3 sharing a tablet, checking 6 relatives",
     ),
     pytest.param(
-        FARM, members("fam", 3, lambda i: range(i * 30, i * 30 + 30), device="d-family"),
+        FARM,
+        members("fam", 3, lambda i: range(i * 30, i * 30 + 30), device="d-family"),
         id="3 accounts on one device are too few for a farm even with many IDs",
     ),
     pytest.param(
-        SUBNET, members("emp", 40, lambda i: range(i * 3, i * 3 + 1 + i % 3), net="203.0.113", ua=OFFICE_UA),
+        SUBNET,
+        members("emp", 40, lambda i: range(i * 3, i * 3 + 1 + i % 3), net="203.0.113", ua=OFFICE_UA),
         id="an office /24 with one browser build, each employee checking 1-3 of their own IDs",
     ),
     pytest.param(
-        SUBNET, members("emp", 10, lambda i: range((i % 2) * 60, (i % 2) * 60 + 60), net="203.0.113", ua=OFFICE_UA),
+        SUBNET,
+        members("emp", 10, lambda i: range((i % 2) * 60, (i % 2) * 60 + 60), net="203.0.113", ua=OFFICE_UA),
         id="colleagues working through one shared list of 120 people (targets overlap, not disjoint)",
     ),
     pytest.param(
         SUBNET,
-        [r for i in range(8) for r in members(f"ua{i}-", 1, lambda _, i=i: range(i * 13, i * 13 + 13), net="185.51.43",
-                                              ua=f"HealthKit/5.2.{i}")],
+        [
+            r
+            for i in range(8)
+            for r in members(
+                f"ua{i}-", 1, lambda _, i=i: range(i * 13, i * 13 + 13), net="185.51.43", ua=f"HealthKit/5.2.{i}"
+            )
+        ],
         id="disjoint targets but every account has its own user agent",
     ),
 ]

@@ -65,7 +65,13 @@ def test_cli_parser_accepts_the_documented_commands():
     ingest = parser.parse_args(
         ["ingest", "--source", "logs", "--format", "combined", "--lake", "L", "--watchlist", "w.csv", "--reingest"]
     )
-    assert (ingest.source, ingest.format, ingest.lake, ingest.watchlist, ingest.reingest) == ("logs", "combined", "L", "w.csv", True)
+    assert (ingest.source, ingest.format, ingest.lake, ingest.watchlist, ingest.reingest) == (
+        "logs",
+        "combined",
+        "L",
+        "w.csv",
+        True,
+    )
     sql = parser.parse_args(["sql", "SELECT 1", "--lake", "L", "--json"])
     assert (sql.query, sql.lake, sql.json) == ("SELECT 1", "L", True)
     gen = parser.parse_args(["generate", "--out", "o", "--days", "2", "--scale", "0.5", "--seed", "7"])
@@ -121,7 +127,17 @@ def _lake_with_requests(spark, root) -> None:
 def test_cli_sql_json_prints_only_a_json_array_of_row_objects(spark, cli_env, tmp_path, capsys):
     _lake_with_requests(spark, tmp_path / "lake")
     capsys.readouterr()
-    rc = main(["--config", str(cli_env), "sql", "SELECT count(*) AS n FROM requests", "--lake", str(tmp_path / "lake"), "--json"])
+    rc = main(
+        [
+            "--config",
+            str(cli_env),
+            "sql",
+            "SELECT count(*) AS n FROM requests",
+            "--lake",
+            str(tmp_path / "lake"),
+            "--json",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     assert json.loads(out) == [{"n": 2}]
@@ -134,8 +150,20 @@ def test_cli_sql_json_prints_only_a_json_array_of_row_objects(spark, cli_env, tm
     out = capsys.readouterr().out
     assert rc == 0
     assert json.loads(out) == [
-        {"line_no": 1, "path": "/api/v1/healthkit/me", "event_date": "2026-11-01", "event_time": "2026-11-01T10:00:00", "id_hash": None},
-        {"line_no": 2, "path": "/健康", "event_date": "2026-11-01", "event_time": "2026-11-01T10:00:00", "id_hash": None},
+        {
+            "line_no": 1,
+            "path": "/api/v1/healthkit/me",
+            "event_date": "2026-11-01",
+            "event_time": "2026-11-01T10:00:00",
+            "id_hash": None,
+        },
+        {
+            "line_no": 2,
+            "path": "/健康",
+            "event_date": "2026-11-01",
+            "event_time": "2026-11-01T10:00:00",
+            "id_hash": None,
+        },
     ]
 
 

@@ -39,7 +39,16 @@ def spark_cluster(tmp_path):
     url, ui_url = f"spark://127.0.0.1:{port}", f"http://127.0.0.1:{ui}"
     master = Background(
         "spark-master",
-        [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", port, "--webui-port", ui],
+        [
+            spark_class,
+            "org.apache.spark.deploy.master.Master",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            port,
+            "--webui-port",
+            ui,
+        ],
         env=env,
         log_dir=tmp_path,
     )
@@ -48,8 +57,19 @@ def spark_cluster(tmp_path):
         worker = Background(
             "spark-worker",
             [
-                spark_class, "org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1",
-                "--cores", "1", "--memory", "1g", "--webui-port", worker_ui, "--work-dir", str(tmp_path / "spark-work"),
+                spark_class,
+                "org.apache.spark.deploy.worker.Worker",
+                url,
+                "--host",
+                "127.0.0.1",
+                "--cores",
+                "1",
+                "--memory",
+                "1g",
+                "--webui-port",
+                worker_ui,
+                "--work-dir",
+                str(tmp_path / "spark-work"),
             ],
             env=env,
             log_dir=tmp_path,
@@ -109,8 +129,7 @@ def test_standalone_cluster_run_flags_exactly_what_local_mode_flags(spark_cluste
     generate(src, days=2, scale=0.05)
     config = tmp_path / "enumwatch.toml"
     config.write_text(
-        '[spark]\nshuffle_partitions = 2\ndriver_memory = "1g"\n'
-        f'[alerts]\nout_dir = "{tmp_path / "alerts-out"}"\n'
+        f'[spark]\nshuffle_partitions = 2\ndriver_memory = "1g"\n[alerts]\nout_dir = "{tmp_path / "alerts-out"}"\n'
     )
     runs: dict[str, Background] = {}
     for name, master in (("cluster", master_url), ("local", "local[1]")):
@@ -119,7 +138,9 @@ def test_standalone_cluster_run_flags_exactly_what_local_mode_flags(spark_cluste
             "--source", str(src / "logs"), "--format", "jsonl", "--lake", str(tmp_path / f"lake-{name}"),
             "--watchlist", str(src / "watchlist.csv"), "--allowlist", str(src / "allowlist.csv"),
         ]  # fmt: skip
-        runs[name] = Background(f"enumwatch-{name}", argv, env=_run_env(tmp_path, name, master), log_dir=tmp_path, cwd=tmp_path)
+        runs[name] = Background(
+            f"enumwatch-{name}", argv, env=_run_env(tmp_path, name, master), log_dir=tmp_path, cwd=tmp_path
+        )
     try:
         deadline = time.monotonic() + RUNS_BUDGET_S
         for name, bg in runs.items():

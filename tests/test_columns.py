@@ -147,7 +147,7 @@ def test_pseudonymize_identifier_replaces_only_values_carrying_an_id_like_number
 
 
 def test_nfkc_trim_folds_full_width_and_compatibility_forms_and_trims(spark):
-    names = [("ＪＡＣＫＩＥ　ＣＨＡＮ", "JACKIE CHAN"), ("\u3000周杰伦 ", "周杰伦"), ("\u2F08王", "人王"), (None, None)]
+    names = [("ＪＡＣＫＩＥ　ＣＨＡＮ", "JACKIE CHAN"), ("\u3000周杰伦 ", "周杰伦"), ("\u2f08王", "人王"), (None, None)]
     df = spark.createDataFrame([(n,) for n, _ in names], "n string")
     assertDataFrameEqual(
         df.select("n", nfkc_trim(F.col("n")).alias("norm")),

@@ -38,17 +38,37 @@ def _artifacts(flow_run_id) -> list[str]:
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
     with get_client(sync_client=True) as client:
-        found = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
     return [str(a.data) for a in found]
 
 
 def _request_row(**changes) -> tuple:
     row = dict(
-        event_time=dt.datetime(2026, 11, 1, 10, tzinfo=UTC), client_ip="203.0.113.7", client_id="u42",
-        device_id=None, request_id=None, method="GET", path=LOOKUP, query_redacted="id=~",
-        status=200, bytes_sent=10, latency_ms=1.0, user_agent="okhttp", is_lookup=True, id_hash=H,
-        id_prefix_hash=H, id_seq=2, id_valid=True, id_masked="110105************", name_hash=None,
-        watchlist_key=None, source_file="/src/a.jsonl", line_no=1, ingest_run_id="run-docs",
+        event_time=dt.datetime(2026, 11, 1, 10, tzinfo=UTC),
+        client_ip="203.0.113.7",
+        client_id="u42",
+        device_id=None,
+        request_id=None,
+        method="GET",
+        path=LOOKUP,
+        query_redacted="id=~",
+        status=200,
+        bytes_sent=10,
+        latency_ms=1.0,
+        user_agent="okhttp",
+        is_lookup=True,
+        id_hash=H,
+        id_prefix_hash=H,
+        id_seq=2,
+        id_valid=True,
+        id_masked="110105************",
+        name_hash=None,
+        watchlist_key=None,
+        source_file="/src/a.jsonl",
+        line_no=1,
+        ingest_run_id="run-docs",
         event_date=dt.date(2026, 11, 1),
     )
     row.update(changes)
@@ -124,8 +144,19 @@ def test_prune_data_docs_keeps_the_newest_sites_and_the_shared_static(tmp_path):
 
 def test_ingest_summary_prints_where_the_data_docs_are():
     summary = dict(
-        run_id="ingest-1", files=1, lines=2, parsed=2, quarantined=0, blank=0, seconds=1.0, lake="/l",
-        files_already_ingested=0, files_unreadable=[], files_with_read_errors=[], files_skipped=0, warnings=[],
+        run_id="ingest-1",
+        files=1,
+        lines=2,
+        parsed=2,
+        quarantined=0,
+        blank=0,
+        seconds=1.0,
+        lake="/l",
+        files_already_ingested=0,
+        files_unreadable=[],
+        files_with_read_errors=[],
+        files_skipped=0,
+        warnings=[],
         data_docs="file:///l/_docs/ingest-1/index.html",
     )
     assert "  data docs: file:///l/_docs/ingest-1/index.html" in format_summary(summary).splitlines()
@@ -133,7 +164,9 @@ def test_ingest_summary_prints_where_the_data_docs_are():
 
 @pytest.mark.flow
 @pytest.mark.spark
-def test_ingest_run_builds_a_data_docs_site_naming_its_suites_and_no_raw_id(spark, prefect_harness, tmp_path, monkeypatch):
+def test_ingest_run_builds_a_data_docs_site_naming_its_suites_and_no_raw_id(
+    spark, prefect_harness, tmp_path, monkeypatch
+):
     from pipelines.ingest import ingest_flow
 
     monkeypatch.setenv("ENUMWATCH_PSEUDONYM_KEY", TEST_KEY)
@@ -170,4 +203,3 @@ def test_ingest_run_builds_a_data_docs_site_naming_its_suites_and_no_raw_id(spar
     assert not re.search(r"[0-9]{17}[0-9Xx]", text)  # nor anything else shaped like an ID number
     assert TEST_KEY not in text
     assert [a for a in _artifacts(state.state_details.flow_run_id) if url in a]  # shown in the Prefect UI too
-

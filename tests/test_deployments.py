@@ -109,7 +109,9 @@ def _wait_final(api: str, run_id: str, deadline: float, worker: Background) -> d
         run = get_json(f"{api}/flow_runs/{run_id}")
         return run if run["state"]["type"] in FINAL else None
 
-    run = wait_for(final, timeout=max(1.0, deadline - time.monotonic()), what=f"flow run {run_id}", watch=[worker], every=2)
+    run = wait_for(
+        final, timeout=max(1.0, deadline - time.monotonic()), what=f"flow run {run_id}", watch=[worker], every=2
+    )
     assert run["state"]["type"] == "COMPLETED", f"{run['name']}: {run['state']['message']}\n{worker.tail(6000)}"
     return run
 
@@ -127,8 +129,7 @@ def test_deployments_from_prefect_yaml_run_ingest_then_detect_on_a_process_worke
     generate(src, days=1, scale=0.02)
     config = tmp_path / "enumwatch.toml"
     config.write_text(
-        '[spark]\nshuffle_partitions = 1\ndriver_memory = "1g"\n'
-        f'[alerts]\nout_dir = "{tmp_path / "alerts-out"}"\n'
+        f'[spark]\nshuffle_partitions = 1\ndriver_memory = "1g"\n[alerts]\nout_dir = "{tmp_path / "alerts-out"}"\n'
     )
     deploy_env = {**env, "ENUMWATCH_HOME": str(REPO)}
 
@@ -144,18 +145,30 @@ def test_deployments_from_prefect_yaml_run_ingest_then_detect_on_a_process_worke
         "PREFECT_WORKER_QUERY_SECONDS": "2",
     }
     worker = Background(
-        "prefect-worker", [PREFECT, "worker", "start", "--pool", "enumwatch"], env=worker_env, log_dir=tmp_path, cwd=tmp_path
+        "prefect-worker",
+        [PREFECT, "worker", "start", "--pool", "enumwatch"],
+        env=worker_env,
+        log_dir=tmp_path,
+        cwd=tmp_path,
     )
     try:
         deadline = time.monotonic() + FLOW_RUNS_BUDGET_S
         ingest_id = _trigger(
-            env, "ingest/ingest-incremental",
-            source=str(src / "logs"), lake=str(lake), config=str(config), watchlist=str(src / "watchlist.csv"),
+            env,
+            "ingest/ingest-incremental",
+            source=str(src / "logs"),
+            lake=str(lake),
+            config=str(config),
+            watchlist=str(src / "watchlist.csv"),
         )
         ingest = _wait_final(api, ingest_id, deadline, worker)
         detect_id = _trigger(
-            env, "detect/detect-hourly",
-            lake=str(lake), config=str(config), watchlist=str(src / "watchlist.csv"), allowlist=str(src / "allowlist.csv"),
+            env,
+            "detect/detect-hourly",
+            lake=str(lake),
+            config=str(config),
+            watchlist=str(src / "watchlist.csv"),
+            allowlist=str(src / "allowlist.csv"),
         )
         detect = _wait_final(api, detect_id, deadline, worker)
         worker_log = worker.tail(200_000)

@@ -58,7 +58,11 @@ def _requests(spark):
         "ingest_run_id": F.lit("ingest-20261101T100000Z-test00"),
         "event_date": F.to_date("event_time"),
     }
-    missing = {c.name: fill.get(c.name, F.lit(None)).cast(spark_type(c.type)) for c in REQUESTS.columns if c.name not in df.columns}
+    missing = {
+        c.name: fill.get(c.name, F.lit(None)).cast(spark_type(c.type))
+        for c in REQUESTS.columns
+        if c.name not in df.columns
+    }
     return df.withColumns(missing).transform(REQUESTS.conform)
 
 
@@ -97,7 +101,13 @@ def detected(tmp_path_factory, spark, prefect_harness):
     lake.recover()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ENUMWATCH_PSEUDONYM_KEY", KEY)
-        for var in ("ENUMWATCH_LAKE", "SPARK_MASTER", "ENUMWATCH_CONFIG", "ENUMWATCH_KEY_FILE", "ENUMWATCH_WEBHOOK_URL"):
+        for var in (
+            "ENUMWATCH_LAKE",
+            "SPARK_MASTER",
+            "ENUMWATCH_CONFIG",
+            "ENUMWATCH_KEY_FILE",
+            "ENUMWATCH_WEBHOOK_URL",
+        ):
             mp.delenv(var, raising=False)
         summary = detect_flow(lake=str(lake.root), allowlist=str(allowlist), config=str(config))
         yield Detected(lake, config, allowlist, summary)
@@ -130,8 +140,11 @@ def test_detect_flow_records_every_suite_in_dq_results_with_critical_checks_pass
     verdicts = [v for v in _table(detected.lake, "dq_results") if v["run_id"] == detected.summary["run_id"]]
     assert {v["stage"] for v in verdicts} == {"detect"}
     assert {v["suite"] for v in verdicts} == SUITES
-    failed = [f"{v['suite']}: {v['expectation']} ({v['observed_value']})" for v in verdicts
-              if v["severity"] == "critical" and not v["success"]]
+    failed = [
+        f"{v['suite']}: {v['expectation']} ({v['observed_value']})"
+        for v in verdicts
+        if v["severity"] == "critical" and not v["success"]
+    ]
     assert not failed
 
 
@@ -157,8 +170,10 @@ def test_detect_flow_failed_critical_check_keeps_published_flags_and_records_the
     assert {name: lake.current(name) for name in before} == before
     assert _table(lake, "flagged_clients") == flags_before
     forced = [
-        v for v in _table(lake, "dq_results")
-        if v["run_id"] != detected.summary["run_id"] and v["suite"] == "flagged_clients"
+        v
+        for v in _table(lake, "dq_results")
+        if v["run_id"] != detected.summary["run_id"]
+        and v["suite"] == "flagged_clients"
         and v["expectation"].startswith("expect_table_row_count_to_be_between")
     ]
     assert [(v["stage"], v["severity"], v["success"]) for v in forced] == [("detect", "critical", False)]

@@ -15,8 +15,12 @@ from schemas import ALLOWLISTED_HITS, CAMPAIGNS, ENTITY_WINDOWS, FLAGGED_CLIENTS
 
 DAY = datetime(2026, 11, 1)
 NOW = datetime(2026, 11, 27, 9, 30)
-SCORING = {"base": {"low": 20, "medium": 40, "high": 60, "critical": 80}, "per_extra_rule": 5, "hits_bonus": 10,
-           "watchlist_hits_bonus": 20}
+SCORING = {
+    "base": {"low": 20, "medium": 40, "high": 60, "critical": 80},
+    "per_extra_rule": 5,
+    "hits_bonus": 10,
+    "watchlist_hits_bonus": 20,
+}
 _START = {"hour": DAY + timedelta(hours=10), "day": DAY, "7d": DAY - timedelta(days=6)}
 _LENGTH = {"hour": timedelta(hours=1), "day": timedelta(days=1), "7d": timedelta(days=7)}
 
@@ -29,9 +33,19 @@ def windows_frame(spark, rows: list[dict]):
         start = row.get("window_start", _START[kind])
         base = {c.name: 0 for c in ENTITY_WINDOWS.columns}
         base.update(
-            entity_type="client_id", window=kind, window_start=start, window_end=start + _LENGTH[kind], lookups=1000,
-            miss_share=0.0, invalid_id_share=0.0, consecutive_share=0.0, watchlist_keys=[], watchlist_hit_keys=[],
-            first_seen=start, last_seen=start, window_date=start.date(),
+            entity_type="client_id",
+            window=kind,
+            window_start=start,
+            window_end=start + _LENGTH[kind],
+            lookups=1000,
+            miss_share=0.0,
+            invalid_id_share=0.0,
+            consecutive_share=0.0,
+            watchlist_keys=[],
+            watchlist_hit_keys=[],
+            first_seen=start,
+            last_seen=start,
+            window_date=start.date(),
         )
         base.update(row)
         full.append(tuple(base[c.name] for c in ENTITY_WINDOWS.columns))
@@ -41,7 +55,10 @@ def windows_frame(spark, rows: list[dict]):
 def totals_frame(spark, rows: list[tuple]):
     """Per-entity totals as `flag` joins them: (entity_value, hits, watchlist_hit_keys)."""
     return spark.createDataFrame(
-        [("client_id", v, 1000, hits, 900, 0, len(wl), wl, wl, [], DAY, DAY + timedelta(hours=2), None) for v, hits, wl in rows],
+        [
+            ("client_id", v, 1000, hits, 900, 0, len(wl), wl, wl, [], DAY, DAY + timedelta(hours=2), None)
+            for v, hits, wl in rows
+        ],
         "entity_type string, entity_value string, lookups bigint, hits bigint, distinct_ids bigint, distinct_names bigint, "
         "distinct_watchlist bigint, watchlist_keys array<string>, watchlist_hit_keys array<string>, "
         "masked_id_samples array<string>, first_seen timestamp, last_seen timestamp, members array<string>",
@@ -74,10 +91,22 @@ def test_threshold_hits_fire_only_when_every_condition_holds_in_a_window_with_th
         got,
         spark.createDataFrame(
             [
-                ("both", "scan", False, "day", {"consecutive_share": 0.6, "distinct_ids": 25.0},
-                 {"consecutive_share": 0.5, "distinct_ids": 20.0}),
-                ("at_threshold", "scan", False, "day", {"consecutive_share": 0.5, "distinct_ids": 20.0},
-                 {"consecutive_share": 0.5, "distinct_ids": 20.0}),
+                (
+                    "both",
+                    "scan",
+                    False,
+                    "day",
+                    {"consecutive_share": 0.6, "distinct_ids": 25.0},
+                    {"consecutive_share": 0.5, "distinct_ids": 20.0},
+                ),
+                (
+                    "at_threshold",
+                    "scan",
+                    False,
+                    "day",
+                    {"consecutive_share": 0.5, "distinct_ids": 20.0},
+                    {"consecutive_share": 0.5, "distinct_ids": 20.0},
+                ),
             ],
             "entity_value string, rule string, shadow boolean, window string, observed map<string,double>, "
             "threshold map<string,double>",
@@ -98,7 +127,9 @@ def test_threshold_hits_use_each_window_kinds_own_threshold(spark):
         ],
     )
     got = threshold_hits(windows, many).select("entity_value", "window")
-    assertDataFrameEqual(got, spark.createDataFrame([("burst", "hour"), ("slow", "7d")], "entity_value string, window string"))
+    assertDataFrameEqual(
+        got, spark.createDataFrame([("burst", "hour"), ("slow", "7d")], "entity_value string, window string")
+    )
 
 
 # --- flag: one row per entity with rules, shadow, severity and score ----------------------------------------
@@ -176,7 +207,9 @@ def test_flag_shadow_rule_alone_gives_a_shadow_flag_and_never_joins_live_rules(s
     )
     live = got.where("entity_value = 'live'").select(F.explode("evidence").alias("e")).select("e.rule", "e.shadow")
     # the shadow rule's finding stays in the evidence for review, marked as shadow
-    assertDataFrameEqual(live, spark.createDataFrame([("many_ids", False), ("trial_ids", True)], "rule string, shadow boolean"))
+    assertDataFrameEqual(
+        live, spark.createDataFrame([("many_ids", False), ("trial_ids", True)], "rule string, shadow boolean")
+    )
 
 
 @pytest.mark.spark
@@ -196,8 +229,10 @@ def test_flag_evidence_keeps_the_strongest_window_with_observed_value_and_thresh
         ],
         [("ids", 0, [])],
     )
-    evidence = got.select(F.explode("evidence").alias("e")).where("e.rule = 'many_ids'").select(
-        "e.window", "e.window_start", "e.observed", "e.threshold"
+    evidence = (
+        got.select(F.explode("evidence").alias("e"))
+        .where("e.rule = 'many_ids'")
+        .select("e.window", "e.window_start", "e.observed", "e.threshold")
     )
     assertDataFrameEqual(
         evidence,
@@ -211,8 +246,16 @@ def test_flag_evidence_keeps_the_strongest_window_with_observed_value_and_thresh
 
 # --- population outlier ----------------------------------------------------------------------------------
 OUTLIER = PopulationRule(
-    "outlier", "far above the day's population", "medium", True, False, metric="distinct_ids", window="day", k_mad=3,
-    min_population=6, min_value=20,
+    "outlier",
+    "far above the day's population",
+    "medium",
+    True,
+    False,
+    metric="distinct_ids",
+    window="day",
+    k_mad=3,
+    min_population=6,
+    min_value=20,
 )
 
 
@@ -234,7 +277,10 @@ def test_population_hits_fire_far_above_the_baseline_only_with_enough_population
     allowed = allow_frame(spark, [])
     got = population_hits(windows_frame(spark, rows), OUTLIER, allowed).select("entity_value", "window_start", "rule")
     assertDataFrameEqual(
-        got, spark.createDataFrame([("big", _day(0), "outlier")], "entity_value string, window_start timestamp, rule string")
+        got,
+        spark.createDataFrame(
+            [("big", _day(0), "outlier")], "entity_value string, window_start timestamp, rule string"
+        ),
     )
 
 
@@ -293,7 +339,25 @@ def test_campaign_flags_carry_their_members(spark):
     farm = CampaignRule("farm", "accounts on one device", "high", True, False, "device_id", 8, 50)
     ruleset = RuleSet(source="test", hll_lg_config_k=14, windows={}, scoring=SCORING, campaigns=[farm])
     found = spark.createDataFrame(
-        [("detect-test", "farm", "device_id", "d-farm", None, ["u1", "u2"], 2, 80, 60, 0, 30.0, 1.0, DAY, DAY, NOW.date())],
+        [
+            (
+                "detect-test",
+                "farm",
+                "device_id",
+                "d-farm",
+                None,
+                ["u1", "u2"],
+                2,
+                80,
+                60,
+                0,
+                30.0,
+                1.0,
+                DAY,
+                DAY,
+                NOW.date(),
+            )
+        ],
         CAMPAIGNS.spark_schema(),
     )
     hits = all_hits(windows_frame(spark, []), found, ruleset, allow_frame(spark, []))

@@ -20,8 +20,14 @@ from core.idnumber import is_valid
 from generator.scenarios import celebrity_ids
 
 ATTACKS = {
-    "burst_random_ids", "low_and_slow", "suffix_brute_force", "sequential_scan",
-    "celebrity_spray", "name_only_spray", "account_farm", "distributed_campaign",
+    "burst_random_ids",
+    "low_and_slow",
+    "suffix_brute_force",
+    "sequential_scan",
+    "celebrity_spray",
+    "name_only_spray",
+    "account_farm",
+    "distributed_campaign",
 }
 BENIGN = {"ordinary_citizen", "fan", "cgnat", "nat_office", "anonymous"}
 UTC = dt.timezone.utc
@@ -75,8 +81,11 @@ class Run:
             self.labels = list(csv.DictReader(fh))
 
     def members(self, scenario: str, label: str = "attack") -> set[str]:
-        return {r["entity_value"] for r in self.labels
-                if r["scenario"] == scenario and r["label"] == label and r["entity_type"] == "client_id"}
+        return {
+            r["entity_value"]
+            for r in self.labels
+            if r["scenario"] == scenario and r["label"] == label and r["entity_type"] == "client_id"
+        }
 
     def by_client(self, clients: set[str]) -> list[dict]:
         return [e for _, e in self.events if e.get("client_id") in clients]
@@ -107,6 +116,7 @@ def three_days(tmp_path_factory) -> Run:
 
 # ---- determinism and accounting ---------------------------------------------------------------
 
+
 def test_same_seed_writes_identical_bytes_in_every_file(small, tmp_path):
     generate(tmp_path, days=1, scale=0.05, seed=42)
     ours = sorted(p.relative_to(small.out) for p in small.out.rglob("*") if p.is_file())
@@ -127,8 +137,11 @@ def test_different_seed_writes_different_logs_and_labels(small, tmp_path):
 def test_every_utc_hour_of_every_day_gets_a_file(run, request):
     r: Run = request.getfixturevalue(run)
     start = dt.date.fromisoformat(r.summary["start"])
-    expected = {f"{start + dt.timedelta(days=d)}/access-{start + dt.timedelta(days=d)}T{h:02d}.jsonl.gz"
-                for d in range(r.summary["days"]) for h in range(24)}
+    expected = {
+        f"{start + dt.timedelta(days=d)}/access-{start + dt.timedelta(days=d)}T{h:02d}.jsonl.gz"
+        for d in range(r.summary["days"])
+        for h in range(24)
+    }
     assert {f"{p.parent.name}/{p.name}" for p in r.files} == expected
     assert r.summary["files"] == len(expected)
 
@@ -149,7 +162,11 @@ def test_every_line_is_accounted_for_in_the_summary(run, request):
 def test_summary_json_is_the_returned_dict(small):
     assert json.loads((small.out / "summary.json").read_text(encoding="utf-8")) == small.summary
     assert {k: small.summary[k] for k in ("seed", "days", "scale", "start")} == {
-        "seed": 42, "days": 1, "scale": 0.05, "start": "2026-11-01"}
+        "seed": 42,
+        "days": 1,
+        "scale": 0.05,
+        "start": "2026-11-01",
+    }
 
 
 def test_each_labelled_scenario_owns_exactly_its_counted_lines(small):
@@ -160,6 +177,7 @@ def test_each_labelled_scenario_owns_exactly_its_counted_lines(small):
 
 
 # ---- labels, watchlist, allowlist --------------------------------------------------------------
+
 
 def test_labels_cover_every_attack_scenario_and_every_benign_kind(small):
     by_label = defaultdict(set)
@@ -178,8 +196,13 @@ def test_labels_cover_every_attack_scenario_and_every_benign_kind(small):
 
 def test_labels_plant_a_few_of_each_hard_benign_case(small):
     counts = Counter((r["scenario"], r["entity_type"]) for r in small.labels if r["label"] == "benign")
-    assert counts == {("ordinary_citizen", "client_id"): 5, ("fan", "client_id"): 5, ("cgnat", "client_ip"): 2,
-                      ("nat_office", "client_ip"): 1, ("anonymous", "client_ip"): 5}
+    assert counts == {
+        ("ordinary_citizen", "client_id"): 5,
+        ("fan", "client_id"): 5,
+        ("cgnat", "client_ip"): 2,
+        ("nat_office", "client_ip"): 1,
+        ("anonymous", "client_ip"): 5,
+    }
 
 
 def test_watchlist_csv_has_a_name_header_and_about_40_distinct_chinese_names(small):
@@ -202,6 +225,7 @@ def test_allowlist_csv_lists_exactly_the_allowlisted_partners(small):
 
 
 # ---- the events behind each label ---------------------------------------------------------------
+
 
 def test_status_is_400_exactly_when_the_id_fails_the_checksum(small):
     checked = 0
@@ -278,8 +302,9 @@ def test_name_only_spray_sends_about_500_distinct_names_and_no_id(small):
 
 
 def test_account_farm_members_share_the_campaign_device(small):
-    device = {r["entity_value"] for r in small.labels
-              if r["scenario"] == "account_farm" and r["entity_type"] == "campaign"}
+    device = {
+        r["entity_value"] for r in small.labels if r["scenario"] == "account_farm" and r["entity_type"] == "campaign"
+    }
     members = small.members("account_farm")
     assert len(device) == 1 and len(members) >= 20
     lines = small.by_client(members)
@@ -291,8 +316,11 @@ def test_account_farm_members_share_the_campaign_device(small):
 
 
 def test_distributed_campaign_members_share_one_slash24_one_agent_and_split_the_targets(small):
-    (net,) = {r["entity_value"] for r in small.labels
-              if r["scenario"] == "distributed_campaign" and r["entity_type"] == "campaign"}
+    (net,) = {
+        r["entity_value"]
+        for r in small.labels
+        if r["scenario"] == "distributed_campaign" and r["entity_type"] == "campaign"
+    }
     network = ipaddress.ip_network(net)
     assert network.prefixlen == 24
     lines = small.by_client(small.members("distributed_campaign"))
@@ -338,6 +366,7 @@ def test_anonymous_users_send_no_client_or_device_id_and_few_ids(small):
 
 
 # ---- the shapes ingest must survive -------------------------------------------------------------
+
 
 def test_timestamps_use_four_formats_and_land_in_their_utc_hour_file(small):
     formats = Counter()

@@ -103,8 +103,11 @@ def test_make_id_reproduces_the_known_example():
     assert make_id("110105", dt.date(1949, 12, 31), 2) == KNOWN
 
 
-@pytest.mark.parametrize(("region", "seq"), [("11010", 1), ("11010a", 1), ("110101", -1), ("110101", 1000)],
-                         ids=["short-region", "letter-region", "negative-seq", "seq-over-999"])
+@pytest.mark.parametrize(
+    ("region", "seq"),
+    [("11010", 1), ("11010a", 1), ("110101", -1), ("110101", 1000)],
+    ids=["short-region", "letter-region", "negative-seq", "seq-over-999"],
+)
 def test_make_id_rejects_bad_region_or_sequence(region, seq):
     with pytest.raises(ValueError):
         make_id(region, dt.date(1990, 1, 1), seq)

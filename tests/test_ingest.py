@@ -99,7 +99,17 @@ def test_stage_of_the_real_apache_log_parses_a_known_line_exactly(spark, apache)
     first = (
         _staged(spark, apache["staging"] / "requests", REQUESTS)
         .where(F.col("line_no") == 1)
-        .select("event_time", "event_date", "client_ip", "method", "path", "query_redacted", "status", "bytes_sent", "is_lookup")
+        .select(
+            "event_time",
+            "event_date",
+            "client_ip",
+            "method",
+            "path",
+            "query_redacted",
+            "status",
+            "bytes_sent",
+            "is_lookup",
+        )
     )
     expected = spark.createDataFrame(
         [
@@ -124,4 +134,6 @@ def test_stage_of_the_real_apache_log_parses_a_known_line_exactly(spark, apache)
 def test_stage_of_the_real_apache_log_quarantines_only_the_line_cut_short_in_the_sample(spark, apache):
     # Line 8899 of the sample ends inside its quoted user agent (the file itself is cut there).
     quarantine = _staged(spark, apache["staging"] / "quarantine", QUARANTINE).select("line_no", "reason")
-    assertDataFrameEqual(quarantine, spark.createDataFrame([(8899, "combined_mismatch")], "line_no bigint, reason string"))
+    assertDataFrameEqual(
+        quarantine, spark.createDataFrame([(8899, "combined_mismatch")], "line_no bigint, reason string")
+    )

@@ -75,7 +75,9 @@ def physical_lines(data: bytes) -> int:
 BAD_LINES = [
     (
         "truncated-json",
-        b'{"ts":"2026-11-01T10:00:00Z","client_ip":"198.51.100.7","path":"' + LOOKUP.encode() + b"?id=11010519491231002",
+        b'{"ts":"2026-11-01T10:00:00Z","client_ip":"198.51.100.7","path":"'
+        + LOOKUP.encode()
+        + b"?id=11010519491231002",
         "invalid_json",
     ),
     ("binary-junk", b"\x00\x01\x02\x1b[0m\x7f\x03\x04 junk \x05", "invalid_json"),
@@ -185,8 +187,18 @@ def test_ingest_keeps_lines_before_a_gzip_break_and_reports_the_file(bad_run):
 def test_ingest_records_an_empty_file_in_the_manifest_with_zero_lines(bad_run):
     empty = str(bad_run["files"]["empty.jsonl"])
     row = {r["source_file"]: r for r in rows(bad_run["lake"], "ingest_manifest")}[empty]
-    assert (row["size_bytes"], row["lines_read"], row["lines_parsed"], row["lines_quarantined"], row["lines_blank"]) == (
-        0, 0, 0, 0, 0,
+    assert (
+        row["size_bytes"],
+        row["lines_read"],
+        row["lines_parsed"],
+        row["lines_quarantined"],
+        row["lines_blank"],
+    ) == (
+        0,
+        0,
+        0,
+        0,
+        0,
     )
 
 
@@ -217,7 +229,12 @@ def test_ingest_accounts_for_every_physical_line_of_every_file(bad_run):
 def test_ingest_summary_totals_match_the_manifest_and_warn_on_quarantined_share(bad_run):
     summary = bad_run["summary"]
     manifest = rows(bad_run["lake"], "ingest_manifest")
-    columns = {"lines": "lines_read", "parsed": "lines_parsed", "quarantined": "lines_quarantined", "blank": "lines_blank"}
+    columns = {
+        "lines": "lines_read",
+        "parsed": "lines_parsed",
+        "quarantined": "lines_quarantined",
+        "blank": "lines_blank",
+    }
     for key, column in columns.items():
         assert summary[key] == sum(r[column] for r in manifest), key
     assert any("quarantine" in w and "[warning]" in w for w in summary["warnings"])
@@ -366,7 +383,9 @@ def test_ingest_failing_a_critical_expectation_publishes_nothing_but_its_verdict
     new_verdicts = [r for r in rows(lake, "dq_results") if r["run_id"] not in old_runs]
     failed = [r for r in new_verdicts if not r["success"]]
     assert [(r["suite"], r["severity"]) for r in failed if r["severity"] == "critical"] == [("quarantine", "critical")]
-    assert len(new_verdicts) == len(load_suite("requests")["expectations"]) + len(load_suite("quarantine")["expectations"])
+    assert len(new_verdicts) == len(load_suite("requests")["expectations"]) + len(
+        load_suite("quarantine")["expectations"]
+    )
     assert not (lake / "_journal.json").exists() and not (lake / "_staging").exists()
 
 
@@ -486,7 +505,9 @@ def _prefect_texts(flow_run_id) -> list[str]:
         logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
         flow_run = client.read_flow_run(flow_run_id)
         tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
     return (
         [log.message for log in logs]
         + [json.dumps(flow_run.parameters, default=str)]
@@ -507,7 +528,11 @@ def generated_run(prefect_harness, tmp_path_factory):
     config = write_config(root, lake, warn=0.05)
     with flow_env():
         state = ingest_flow(
-            source=str(logs), fmt="jsonl", config=str(config), watchlist=str(root / "gen" / "watchlist.csv"), return_state=True
+            source=str(logs),
+            fmt="jsonl",
+            config=str(config),
+            watchlist=str(root / "gen" / "watchlist.csv"),
+            return_state=True,
         )
     summary = state.result()
     prefect_texts = _prefect_texts(state.state_details.flow_run_id)

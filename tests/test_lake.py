@@ -68,7 +68,9 @@ def test_publish_points_the_table_name_at_a_version_holding_the_staged_files(tmp
 
 def test_build_version_keeps_current_files_as_hard_links_and_drops_named_partitions(tmp_path):
     lake = Lake(tmp_path / "lake")
-    _publish(lake, "run-1", "requests", {"event_date=2026-11-01/a.parquet": b"a", "event_date=2026-11-02/b.parquet": b"b"})
+    _publish(
+        lake, "run-1", "requests", {"event_date=2026-11-01/a.parquet": b"a", "event_date=2026-11-02/b.parquet": b"b"}
+    )
     before = lake.current("requests")
     _publish(
         lake,
@@ -79,7 +81,9 @@ def test_build_version_keeps_current_files_as_hard_links_and_drops_named_partiti
     )
     after = lake.current("requests")
     assert _files(after) == {"event_date=2026-11-02/b.parquet": b"b", "event_date=2026-11-02/c.parquet": b"c"}
-    assert (after / "event_date=2026-11-02/b.parquet").stat().st_ino == (before / "event_date=2026-11-02/b.parquet").stat().st_ino
+    assert (after / "event_date=2026-11-02/b.parquet").stat().st_ino == (
+        before / "event_date=2026-11-02/b.parquet"
+    ).stat().st_ino
 
 
 def test_build_version_without_keep_current_replaces_the_whole_table(tmp_path):
@@ -115,8 +119,12 @@ def test_a_crash_in_the_swap_leaves_every_table_as_before_and_recover_rolls_forw
     _publish(lake, "run-1b", "quarantine", {"q1.parquet": b"q1"})
     before = {t: lake.current(t) for t in ("requests", "quarantine")}
     versions = {
-        "requests": lake.build_version("requests", "run-2", add=[_stage(lake, "run-2", "requests", {"r2.parquet": b"r2"})]),
-        "quarantine": lake.build_version("quarantine", "run-2", add=[_stage(lake, "run-2", "quarantine", {"q2.parquet": b"q2"})]),
+        "requests": lake.build_version(
+            "requests", "run-2", add=[_stage(lake, "run-2", "requests", {"r2.parquet": b"r2"})]
+        ),
+        "quarantine": lake.build_version(
+            "quarantine", "run-2", add=[_stage(lake, "run-2", "quarantine", {"q2.parquet": b"q2"})]
+        ),
     }
 
     def crash(self, links):

@@ -42,12 +42,17 @@ def test_lookup_id_says_who_looked_it_up_when_and_whether_data_came_back(spark, 
     out, err = capsys.readouterr()
     lines = out.splitlines()
     assert lines[0].startswith("ID 310104************ (check digit valid; hash ")
-    assert lines[1].startswith("  looked up 2 times by 2 entities, data returned 1 time; first 2026-11-01 04:05 UTC, last 2026-11-01 06:00 UTC")
+    assert lines[1].startswith(
+        "  looked up 2 times by 2 entities, data returned 1 time; first 2026-11-01 04:05 UTC, last 2026-11-01 06:00 UTC"
+    )
     assert lines[2] == (
         "  client_id acct-bad: 1 lookup, data returned 1 time (first 2026-11-01 04:05 UTC), "
         "2026-11-01 04:05 UTC .. 2026-11-01 04:05 UTC  [flagged critical]"
     )
-    assert lines[3] == "  client_ip 203.0.113.7: 1 lookup, no data returned, 2026-11-01 06:00 UTC .. 2026-11-01 06:00 UTC  [flagged high]"
+    assert (
+        lines[3]
+        == "  client_ip 203.0.113.7: 1 lookup, no data returned, 2026-11-01 06:00 UTC .. 2026-11-01 06:00 UTC  [flagged high]"
+    )
     assert_never_echoed(tiny.VICTIM, out, err, caplog.text)
 
 

@@ -28,7 +28,9 @@ def requests_frame(spark, ddl: str, rows: list[tuple]):
         "ingest_run_id": F.lit("ingest-1"),
     }
     missing = {
-        c.name: defaults.get(c.name, F.lit(None)).cast(spark_type(c.type)) for c in REQUESTS.columns if c.name not in df.columns
+        c.name: defaults.get(c.name, F.lit(None)).cast(spark_type(c.type))
+        for c in REQUESTS.columns
+        if c.name not in df.columns
     }
     return df.withColumns(missing).withColumn("event_date", F.to_date("event_time")).transform(REQUESTS.conform)
 
@@ -59,7 +61,12 @@ def test_to_lookups_marks_hits_and_misses_by_status(spark):
     requests = requests_frame(
         spark,
         "line_no bigint, client_ip string, status int, id_hash string",
-        [(1, "203.0.113.7", 200, H1), (2, "203.0.113.7", 404, H1), (3, "203.0.113.7", 400, H1), (4, "203.0.113.7", 500, H1)],
+        [
+            (1, "203.0.113.7", 200, H1),
+            (2, "203.0.113.7", 404, H1),
+            (3, "203.0.113.7", 400, H1),
+            (4, "203.0.113.7", 500, H1),
+        ],
     )
     assertDataFrameEqual(
         to_lookups(requests).select("line_no", "hit", "miss"),

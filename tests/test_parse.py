@@ -49,7 +49,13 @@ JSONL_BAD = [
     ("status-fraction", _json(status=200.5), None, None, "bad_status"),
     ("status-below-100", _json(status=99), None, None, "bad_status"),
     ("status-above-599", _json(status=600), None, None, "bad_status"),
-    ("non-utf8-bytes", b'{"ts":"2026-11-01T10:00:00Z","client_ip":"1.2.3.4","path":"/\xff\xfe","status":200}', None, None, "invalid_utf8"),
+    (
+        "non-utf8-bytes",
+        b'{"ts":"2026-11-01T10:00:00Z","client_ip":"1.2.3.4","path":"/\xff\xfe","status":200}',
+        None,
+        None,
+        "invalid_utf8",
+    ),
     ("line-over-64-kib", b"{" + b"x" * MAX, MAX + 9000, None, "line_too_long"),
     ("ts-before-plausible-range", _json(ts="1999-12-31T23:59:59Z"), None, None, "implausible_timestamp"),
     ("ts-after-plausible-range", _json(ts="2031-01-01T00:00:00Z"), None, None, "implausible_timestamp"),
@@ -129,11 +135,36 @@ def test_classify_jsonl_takes_optional_fields_and_tolerates_unknown_ones(spark):
         status="404",
     )
     result = _classify(_lines(spark, [(line, None, None)])).select(
-        "client_ip", "uri", "status", "request_id", "client_id", "device_id", "user_agent", "method",
-        "bytes_sent", "latency_ms", "reason", "blank",
+        "client_ip",
+        "uri",
+        "status",
+        "request_id",
+        "client_id",
+        "device_id",
+        "user_agent",
+        "method",
+        "bytes_sent",
+        "latency_ms",
+        "reason",
+        "blank",
     )
     expected = spark.createDataFrame(
-        [("1.2.3.4", "/api/v1/healthkit/me", 404, "r-1", "u42", "d-9", "okhttp/4.9.3", "GET", 1655, 103.5, None, False)],
+        [
+            (
+                "1.2.3.4",
+                "/api/v1/healthkit/me",
+                404,
+                "r-1",
+                "u42",
+                "d-9",
+                "okhttp/4.9.3",
+                "GET",
+                1655,
+                103.5,
+                None,
+                False,
+            )
+        ],
         "client_ip string, uri string, status int, request_id string, client_id string, device_id string, "
         "user_agent string, method string, bytes_sent bigint, latency_ms double, reason string, blank boolean",
     )
@@ -199,7 +230,16 @@ COMMON_LINE = b'10.0.0.1 - - [01/Nov/2026:10:00:00 +0000] "POST /login HTTP/1.0"
 def test_classify_combined_parses_apache_nginx_and_common_log_lines(spark):
     lines = _lines(spark, [(APACHE_LINE, None, None), (NGINX_LINE, None, None), (COMMON_LINE, None, None)])
     result = _classify(lines, "combined").select(
-        "line_no", "event_time", "client_ip", "client_id", "method", "uri", "status", "bytes_sent", "user_agent", "reason"
+        "line_no",
+        "event_time",
+        "client_ip",
+        "client_id",
+        "method",
+        "uri",
+        "status",
+        "bytes_sent",
+        "user_agent",
+        "reason",
     )
     expected = spark.createDataFrame(
         [
@@ -242,7 +282,11 @@ COMBINED_BAD = [
     ("dash-request-of-a-timeout", b'10.0.0.1 - - [01/Nov/2026:10:00:00 +0000] "-" 408 0 "-" "-"', "bad_request_line"),
     ("time-not-in-clf-format", b'10.0.0.1 - - [2026-11-01 10:00:00] "GET / HTTP/1.1" 200 1 "-" "-"', "bad_timestamp"),
     ("status-dash", b'10.0.0.1 - - [01/Nov/2026:10:00:00 +0000] "GET / HTTP/1.1" - 1 "-" "-"', "bad_status"),
-    ("non-utf8-in-path", b'10.0.0.1 - - [01/Nov/2026:10:00:00 +0000] "GET /\xff HTTP/1.1" 200 1 "-" "-"', "invalid_utf8"),
+    (
+        "non-utf8-in-path",
+        b'10.0.0.1 - - [01/Nov/2026:10:00:00 +0000] "GET /\xff HTTP/1.1" 200 1 "-" "-"',
+        "invalid_utf8",
+    ),
 ]
 
 
@@ -260,7 +304,12 @@ def bad_combined(spark) -> dict[int, dict]:
     ids=[case[0] for case in COMBINED_BAD],
 )
 def test_classify_combined_gives_each_bad_line_its_reason_with_file_and_line(bad_combined, line_no, expected):
-    assert bad_combined[line_no] == {"source_file": "/src/access.log", "line_no": line_no, "reason": expected, "blank": False}
+    assert bad_combined[line_no] == {
+        "source_file": "/src/access.log",
+        "line_no": line_no,
+        "reason": expected,
+        "blank": False,
+    }
     assert expected in REASONS
 
 

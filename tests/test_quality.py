@@ -34,11 +34,29 @@ def _quarantine_rows(lines: list[str]) -> list[tuple]:
 
 def _request_row(**changes) -> dict:
     row = dict(
-        event_time=dt.datetime(2026, 11, 1, 10, tzinfo=UTC), client_ip="203.0.113.7", client_id="u42",
-        device_id=None, request_id=None, method="GET", path="/api/v1/healthkit/lookup", query_redacted="id=~",
-        status=200, bytes_sent=10, latency_ms=1.0, user_agent="okhttp", is_lookup=True, id_hash=H,
-        id_prefix_hash=H, id_seq=2, id_valid=True, id_masked="110105************", name_hash=None,
-        watchlist_key=None, source_file="/src/a.jsonl", line_no=1, ingest_run_id="run-r",
+        event_time=dt.datetime(2026, 11, 1, 10, tzinfo=UTC),
+        client_ip="203.0.113.7",
+        client_id="u42",
+        device_id=None,
+        request_id=None,
+        method="GET",
+        path="/api/v1/healthkit/lookup",
+        query_redacted="id=~",
+        status=200,
+        bytes_sent=10,
+        latency_ms=1.0,
+        user_agent="okhttp",
+        is_lookup=True,
+        id_hash=H,
+        id_prefix_hash=H,
+        id_seq=2,
+        id_valid=True,
+        id_masked="110105************",
+        name_hash=None,
+        watchlist_key=None,
+        source_file="/src/a.jsonl",
+        line_no=1,
+        ingest_run_id="run-r",
         event_date=dt.date(2026, 11, 1),
     )
     row.update(changes)
@@ -55,7 +73,10 @@ def _requests_params(expected_rows: int) -> dict:
 
 @pytest.mark.spark
 def test_validate_gives_one_passing_verdict_per_expectation_for_clean_requests(spark):
-    rows = [_request_row(line_no=1), _request_row(line_no=2, is_lookup=False, id_hash=None, id_prefix_hash=None, id_seq=None)]
+    rows = [
+        _request_row(line_no=1),
+        _request_row(line_no=2, is_lookup=False, id_hash=None, id_prefix_hash=None, id_seq=None),
+    ]
     df = spark.createDataFrame([tuple(r[c] for c in REQUESTS.names) for r in rows], REQUESTS.spark_schema())
     verdicts = validate(df, "requests", run_id="run-r", stage="ingest", parameters=_requests_params(2))
     spec = load_suite("requests")

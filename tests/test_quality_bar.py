@@ -72,7 +72,13 @@ def e2e(tmp_path_factory, spark, prefect_harness) -> EndToEnd:
     )
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ENUMWATCH_PSEUDONYM_KEY", KEY)
-        for var in ("ENUMWATCH_LAKE", "SPARK_MASTER", "ENUMWATCH_CONFIG", "ENUMWATCH_KEY_FILE", "ENUMWATCH_WEBHOOK_URL"):
+        for var in (
+            "ENUMWATCH_LAKE",
+            "SPARK_MASTER",
+            "ENUMWATCH_CONFIG",
+            "ENUMWATCH_KEY_FILE",
+            "ENUMWATCH_WEBHOOK_URL",
+        ):
             mp.delenv(var, raising=False)
         result = run_flow(
             source=str(data / "logs"),
@@ -153,12 +159,20 @@ def test_quality_bar_run_publishes_flags_with_evidence(e2e):
 
 
 def test_quality_bar_lake_holds_watchlist_handles_never_names(e2e):
-    spray = [f for f in e2e.live if (f["entity_type"], f["entity_value"]) in
-             {(r["entity_type"], r["entity_value"]) for r in e2e.labelled("celebrity_spray")}]
+    spray = [
+        f
+        for f in e2e.live
+        if (f["entity_type"], f["entity_value"])
+        in {(r["entity_type"], r["entity_value"]) for r in e2e.labelled("celebrity_spray")}
+    ]
     assert spray and len(spray[0]["watchlist_keys"]) >= 3, "the celebrity spray's targets are not recorded"
     assert all(k.startswith("wl-") for f in e2e.flagged for k in f["watchlist_keys"] or [])
     leaked = {}
-    for table in ("flagged_clients", "allowlisted_hits", *sorted(set(LAKE_TABLES) - {"flagged_clients", "allowlisted_hits"})):
+    for table in (
+        "flagged_clients",
+        "allowlisted_hits",
+        *sorted(set(LAKE_TABLES) - {"flagged_clients", "allowlisted_hits"}),
+    ):
         text = json.dumps(_rows(e2e.lake, table), default=str, ensure_ascii=False)
         found = [name for name in e2e.watchlist_names if name in text]
         if found:

@@ -27,10 +27,10 @@ pytestmark = [pytest.mark.flow, pytest.mark.spark, pytest.mark.slow]
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 JSON_FORMAT = (
-    "'{\"ts\":\"$time_iso8601\",\"client_ip\":\"$remote_addr\",\"path\":\"$request_uri\",\"status\":$status,"
-    "\"request_id\":\"$request_id\",\"client_id\":\"$http_x_client_id\",\"device_id\":\"$http_x_device_id\","
-    "\"user_agent\":\"$http_user_agent\",\"method\":\"$request_method\",\"bytes_sent\":$bytes_sent,"
-    "\"latency_ms\":$request_time}'"
+    '\'{"ts":"$time_iso8601","client_ip":"$remote_addr","path":"$request_uri","status":$status,'
+    '"request_id":"$request_id","client_id":"$http_x_client_id","device_id":"$http_x_device_id",'
+    '"user_agent":"$http_user_agent","method":"$request_method","bytes_sent":$bytes_sent,'
+    '"latency_ms":$request_time}\''
 )
 NAMES = ["张三", "李 四", "欧阳娜娜"]
 

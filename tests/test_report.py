@@ -25,30 +25,88 @@ def _evidence(rule, observed, threshold, window="day", start=DAY, shadow=False, 
     return (rule, shadow, window, start, start + timedelta(days=1), observed, threshold, list(watchlist))
 
 
-def _flag(run, value, severity, score, rules, evidence, *, entity_type="client_id", members=None, shadow=False,
-          watchlist=()):
+def _flag(
+    run, value, severity, score, rules, evidence, *, entity_type="client_id", members=None, shadow=False, watchlist=()
+):
     detected = datetime(2026, 11, 27, 9) if run == RUN else datetime(2026, 11, 26, 9)
     return (
-        run, detected, entity_type, value, members, severity, score, rules, shadow, DAY + timedelta(hours=9),
-        DAY + timedelta(hours=10), 100, 80, 0, len(watchlist), 10, 0.1, list(watchlist), [], ["110101********"],
-        evidence, detected.date(),
+        run,
+        detected,
+        entity_type,
+        value,
+        members,
+        severity,
+        score,
+        rules,
+        shadow,
+        DAY + timedelta(hours=9),
+        DAY + timedelta(hours=10),
+        100,
+        80,
+        0,
+        len(watchlist),
+        10,
+        0.1,
+        list(watchlist),
+        [],
+        ["110101********"],
+        evidence,
+        detected.date(),
     )
 
 
 FLAGS = [
-    _flag(OLD_RUN, "u-old", "critical", 90, ["many_distinct_ids"],
-          [_evidence("many_distinct_ids", {"distinct_ids": 900.0}, {"distinct_ids": 50.0})]),
-    _flag(RUN, "u-medium", "medium", 40, ["high_miss_share"],
-          [_evidence("high_miss_share", {"miss_share": 0.9, "lookups": 60.0}, {"miss_share": 0.8, "lookups": 50.0})]),
-    _flag(RUN, "u-critical", "critical", 95, ["watchlist_targeting"],
-          [_evidence("watchlist_targeting", {"distinct_watchlist": 30.0}, {"distinct_watchlist": 3.0}, watchlist=[WL])],
-          watchlist=[WL]),
-    _flag(RUN, "d-farm", "high", 60, ["device_account_farm"],
-          [_evidence("device_account_farm", {"n_members": 25.0, "distinct_ids": 1000.0, "disjointness": 1.0}, None,
-                     window="range")],
-          entity_type="campaign", members=["u001", "u002"]),
-    _flag(RUN, "u-trial", "medium", 40, ["population_outlier"],
-          [_evidence("population_outlier", {"distinct_ids": 40.0}, {"distinct_ids": 30.0}, shadow=True)], shadow=True),
+    _flag(
+        OLD_RUN,
+        "u-old",
+        "critical",
+        90,
+        ["many_distinct_ids"],
+        [_evidence("many_distinct_ids", {"distinct_ids": 900.0}, {"distinct_ids": 50.0})],
+    ),
+    _flag(
+        RUN,
+        "u-medium",
+        "medium",
+        40,
+        ["high_miss_share"],
+        [_evidence("high_miss_share", {"miss_share": 0.9, "lookups": 60.0}, {"miss_share": 0.8, "lookups": 50.0})],
+    ),
+    _flag(
+        RUN,
+        "u-critical",
+        "critical",
+        95,
+        ["watchlist_targeting"],
+        [_evidence("watchlist_targeting", {"distinct_watchlist": 30.0}, {"distinct_watchlist": 3.0}, watchlist=[WL])],
+        watchlist=[WL],
+    ),
+    _flag(
+        RUN,
+        "d-farm",
+        "high",
+        60,
+        ["device_account_farm"],
+        [
+            _evidence(
+                "device_account_farm",
+                {"n_members": 25.0, "distinct_ids": 1000.0, "disjointness": 1.0},
+                None,
+                window="range",
+            )
+        ],
+        entity_type="campaign",
+        members=["u001", "u002"],
+    ),
+    _flag(
+        RUN,
+        "u-trial",
+        "medium",
+        40,
+        ["population_outlier"],
+        [_evidence("population_outlier", {"distinct_ids": 40.0}, {"distinct_ids": 30.0}, shadow=True)],
+        shadow=True,
+    ),
 ]
 
 

@@ -102,67 +102,101 @@ def test_load_rules_severity_of_finds_campaign_and_population_rules():
 
 BAD_FILES = [
     pytest.param(
-        GOOD_RULE.replace("distinct_ids:", "distinct_idz:"), "", "many_ids", "unknown metric",
+        GOOD_RULE.replace("distinct_ids:", "distinct_idz:"),
+        "",
+        "many_ids",
+        "unknown metric",
         id="a misspelt metric would never fire",
     ),
     pytest.param(
-        GOOD_RULE.replace("severity: high", "severity: urgent"), "", "many_ids", "severity must be one of",
+        GOOD_RULE.replace("severity: high", "severity: urgent"),
+        "",
+        "many_ids",
+        "severity must be one of",
         id="a severity outside low..critical cannot be ranked",
     ),
     pytest.param(
-        GOOD_RULE.split("    when:")[0], "", "many_ids", "needs a 'when' mapping",
+        GOOD_RULE.split("    when:")[0],
+        "",
+        "many_ids",
+        "needs a 'when' mapping",
         id="a threshold rule without conditions would fire on everything",
     ),
     pytest.param(
-        GOOD_RULE + GOOD_RULE.replace("Many distinct IDs.", "Again."), "", "many_ids", "duplicate rule name",
+        GOOD_RULE + GOOD_RULE.replace("Many distinct IDs.", "Again."),
+        "",
+        "many_ids",
+        "duplicate rule name",
         id="two rules with one name make flags ambiguous",
     ),
     pytest.param(
         GOOD_RULE,
         "  - name: many_ids\n    description: d\n    severity: high\n    enabled: true\n    shadow: false\n"
         "    link: device_id\n    min_members: 8\n    min_distinct_ids: 50\n",
-        "many_ids", "duplicate rule name",
+        "many_ids",
+        "duplicate rule name",
         id="a campaign rule may not reuse a threshold rule's name",
     ),
     pytest.param(
-        GOOD_RULE.replace("{hour: 30, day: 50}", "{hour: 30, week: 50}"), "", "many_ids", "keyed by",
+        GOOD_RULE.replace("{hour: 30, day: 50}", "{hour: 30, week: 50}"),
+        "",
+        "many_ids",
+        "keyed by",
         id="a window kind the detector does not compute",
     ),
     pytest.param(
-        GOOD_RULE.replace("{hour: 30, day: 50}", "{hour: 30, day: lots}"), "", "many_ids", "not a number",
+        GOOD_RULE.replace("{hour: 30, day: 50}", "{hour: 30, day: lots}"),
+        "",
+        "many_ids",
+        "not a number",
         id="a threshold that is not a number",
     ),
     pytest.param(
-        GOOD_RULE.replace("    when:\n      distinct_ids: {hour: 30, day: 50}",
-                          "    when:\n      distinct_ids: {hour: 30}\n      lookups: {day: 50}"),
-        "", "many_ids", "no window kind has a threshold for every condition",
+        GOOD_RULE.replace(
+            "    when:\n      distinct_ids: {hour: 30, day: 50}",
+            "    when:\n      distinct_ids: {hour: 30}\n      lookups: {day: 50}",
+        ),
+        "",
+        "many_ids",
+        "no window kind has a threshold for every condition",
         id="conditions that never share a window can never all hold",
     ),
     pytest.param(
-        GOOD_RULE.replace("enabled: true", 'enabled: "false"'), "", "many_ids", "'enabled' must be true or false",
+        GOOD_RULE.replace("enabled: true", 'enabled: "false"'),
+        "",
+        "many_ids",
+        "'enabled' must be true or false",
         id="a quoted false is truthy and would switch the rule on",
     ),
     pytest.param(
-        GOOD_RULE.replace("description: Many distinct IDs.", "description: ''"), "", "many_ids",
-        "missing 'description'", id="every rule explains itself",
+        GOOD_RULE.replace("description: Many distinct IDs.", "description: ''"),
+        "",
+        "many_ids",
+        "missing 'description'",
+        id="every rule explains itself",
     ),
     pytest.param(
         "  - name: outlier\n    description: d\n    severity: medium\n    enabled: true\n    shadow: true\n"
         "    kind: population\n    metric: distinct_ids\n    window: day\n    min_population: 50\n",
-        "", "outlier", "'k_mad' must be a number",
+        "",
+        "outlier",
+        "'k_mad' must be a number",
         id="a population rule without its k_mad has no limit",
     ),
     pytest.param(
         "  - name: outlier\n    description: d\n    severity: medium\n    enabled: true\n    shadow: true\n"
         "    kind: population\n    metric: distinct_idz\n    window: day\n    k_mad: 10\n    min_population: 50\n",
-        "", "outlier", "known 'metric'",
+        "",
+        "outlier",
+        "known 'metric'",
         id="a population rule on an unknown metric",
     ),
     pytest.param(
         GOOD_RULE,
         "  - name: farm\n    description: d\n    severity: high\n    enabled: true\n    shadow: false\n"
         "    link: cookie\n    min_members: 8\n    min_distinct_ids: 50\n",
-        "farm", "'link' must be one of",
+        "farm",
+        "'link' must be one of",
         id="a campaign linked by an attribute the detector does not group on",
     ),
 ]
@@ -185,8 +219,11 @@ def test_load_rules_bad_file_raises_rules_error_naming_file_and_rule(tmp_path, r
         pytest.param("version: 1\nrules:\n  - name: [unclosed\n", "not valid YAML", id="broken YAML syntax"),
         pytest.param("version: 2\nrules: []\n", "version: 1", id="a future format version is refused"),
         pytest.param("- just\n- a list\n", "version: 1", id="a top level that is not a mapping"),
-        pytest.param("version: 1\nrules:\n  - just a string\n", "rules[0]: each rule must be a mapping",
-                     id="a rule entry that is not a mapping"),
+        pytest.param(
+            "version: 1\nrules:\n  - just a string\n",
+            "rules[0]: each rule must be a mapping",
+            id="a rule entry that is not a mapping",
+        ),
     ],
 )
 def test_load_rules_unusable_document_raises_rules_error_naming_the_file(tmp_path, text, message):

@@ -30,9 +30,7 @@ def test_load_settings_without_config_or_env_gives_the_documented_defaults():
 
 def test_load_settings_merges_a_partial_config_over_the_defaults(tmp_path):
     config = tmp_path / "c.toml"
-    config.write_text(
-        f'[lake]\npath = "{tmp_path}/lk"\n[spark]\nmaster = "local[1]"\n[lookup]\nid_param = "idno"\n'
-    )
+    config.write_text(f'[lake]\npath = "{tmp_path}/lk"\n[spark]\nmaster = "local[1]"\n[lookup]\nid_param = "idno"\n')
     settings = load_settings(config, env={})
     assert settings.lake == tmp_path / "lk"
     assert settings.spark_master == "local[1]"

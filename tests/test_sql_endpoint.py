@@ -58,15 +58,20 @@ class Typist(io.StringIO):
 
 @pytest.mark.spark
 def test_sql_prompt_runs_statements_prints_errors_and_goes_on_until_exit(spark, lake, capsys, monkeypatch):
-    monkeypatch.setattr("sys.stdin", Typist([
-        "SELECT count(*) AS n FROM requests;",
-        "SELECT no_such_column FROM requests;",
-        "SELECT entity_type, count(*) AS n",  # a statement over two lines, ended by a blank line
-        "FROM flagged_clients WHERE detect_run_id = 'detect-20261102T000000Z-bbbbbb' GROUP BY entity_type ORDER BY n DESC, entity_type",
-        "",
-        "exit",
-        "SELECT 'after exit' AS never;",
-    ]))
+    monkeypatch.setattr(
+        "sys.stdin",
+        Typist(
+            [
+                "SELECT count(*) AS n FROM requests;",
+                "SELECT no_such_column FROM requests;",
+                "SELECT entity_type, count(*) AS n",  # a statement over two lines, ended by a blank line
+                "FROM flagged_clients WHERE detect_run_id = 'detect-20261102T000000Z-bbbbbb' GROUP BY entity_type ORDER BY n DESC, entity_type",
+                "",
+                "exit",
+                "SELECT 'after exit' AS never;",
+            ]
+        ),
+    )
     assert main(["--config", write_config(lake), "sql"]) == 0
     out, err = capsys.readouterr()
     assert "|n  |\n+---+\n|3  |" in out
@@ -90,7 +95,9 @@ def test_sql_prompt_sees_a_version_published_while_it_is_open(spark, lake, capsy
 
 def test_view_sql_reads_the_version_directory_or_declares_an_empty_typed_view(lake):
     version = lake.current("flagged_clients")
-    assert view_sql("flagged_clients", version).startswith(f"CREATE OR REPLACE VIEW `flagged_clients` COMMENT 'One row per flagged")
+    assert view_sql("flagged_clients", version).startswith(
+        f"CREATE OR REPLACE VIEW `flagged_clients` COMMENT 'One row per flagged"
+    )
     assert f"AS SELECT * FROM parquet.`{version}`" in view_sql("flagged_clients", version)
     empty = view_sql("alerts", None)
     assert "CAST(NULL AS string) AS `alert_id`" in empty and empty.endswith(" WHERE false")
@@ -111,7 +118,9 @@ def test_duckdb_reads_the_same_parquet_tables_as_documented(lake, monkeypatch):
         (tiny.RUN, "client_ip", 2),
         (tiny.RUN, "device_id", 1),
     ]
-    dates = duckdb.sql("SELECT DISTINCT event_date FROM read_parquet('lake/requests/**/*.parquet', hive_partitioning=true) ORDER BY 1").fetchall()
+    dates = duckdb.sql(
+        "SELECT DISTINCT event_date FROM read_parquet('lake/requests/**/*.parquet', hive_partitioning=true) ORDER BY 1"
+    ).fetchall()
     assert [str(d) for (d,) in dates] == ["2026-11-01", "2026-11-02", "2026-11-03"]  # the partition column
 
 
@@ -132,7 +141,11 @@ class Server:
     def __init__(self, args: list[str], env: dict):
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cli.main", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            start_new_session=True,
         )
         self.lines: list[str] = []
         threading.Thread(target=self._collect, daemon=True).start()
@@ -171,7 +184,10 @@ class Server:
 def beeline(url: str, query: str) -> list[str]:
     done = subprocess.run(
         [str(BEELINE), "-u", url, "--silent=true", "--outputformat=csv2", "-e", query],
-        capture_output=True, text=True, timeout=QUERY_TIMEOUT_S, stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=QUERY_TIMEOUT_S,
+        stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     lines = [re.sub(r"^\d+: jdbc:\S*> ", "", line) for line in done.stdout.splitlines()]  # its prompt, without a tty
@@ -182,7 +198,10 @@ def beeline(url: str, query: str) -> list[str]:
 def sql_server(lake, tmp_path):
     port = free_port()
     env = dict(os.environ, TMPDIR=str(tmp_path), SPARK_LOCAL_IP="127.0.0.1", PYTHONPATH=str(Path(__file__).parents[1]))
-    server = Server(["--config", write_config(lake), "serve-sql", "--port", str(port), "--lake", str(lake.root), "--poll", "0.5"], env)
+    server = Server(
+        ["--config", write_config(lake), "serve-sql", "--port", str(port), "--lake", str(lake.root), "--poll", "0.5"],
+        env,
+    )
     server.port = port
     yield server
     server.stop()

@@ -82,9 +82,16 @@ def test_post_delivers_a_slack_payload_with_text_and_blocks():
 
 def test_post_delivers_a_generic_json_document_with_every_alert_field_and_the_names():
     with webhook_server() as server:
-        post(hook(server.url, "json"), outbox.alerts_payload("json", [alert("a"), alert("b", "critical")], {WANG: "王菲"}))
+        post(
+            hook(server.url, "json"),
+            outbox.alerts_payload("json", [alert("a"), alert("b", "critical")], {WANG: "王菲"}),
+        )
     [(_, body)] = server.received
-    assert (body["source"], body["kind"], body["title"]) == ("enumwatch", "alerts", "enumwatch: 2 alerts (1 critical, 1 high)")
+    assert (body["source"], body["kind"], body["title"]) == (
+        "enumwatch",
+        "alerts",
+        "enumwatch: 2 alerts (1 critical, 1 high)",
+    )
     first = body["alerts"][0]
     assert (first["entity_value"], first["severity"], first["score"], first["hits"]) == ("a", "high", 60, 37)
     assert first["exposed_names"] == ["王菲"] and first["watchlist_names"] == ["王菲", LI]
@@ -118,7 +125,9 @@ def test_post_fails_at_once_on_a_404_as_a_wrong_url():
 
 
 def test_post_to_a_port_where_nothing_listens_says_it_cannot_connect():
-    with pytest.raises(WebhookError, match=r"failed after 3 attempts: cannot connect .*is the URL right and the service up"):
+    with pytest.raises(
+        WebhookError, match=r"failed after 3 attempts: cannot connect .*is the URL right and the service up"
+    ):
         post(hook(closed_port_url()), {"text": "x"})
 
 
@@ -138,7 +147,9 @@ def test_check_url_refuses_what_is_not_an_http_url_before_any_attempt(url):
 
 
 def test_redact_keeps_only_scheme_host_and_port():
-    assert redact("https://user:pw@hooks.example.org:8443/services/T/B/secret?x=1") == "https://hooks.example.org:8443/..."
+    assert (
+        redact("https://user:pw@hooks.example.org:8443/services/T/B/secret?x=1") == "https://hooks.example.org:8443/..."
+    )
 
 
 def test_slack_payload_escapes_markup_and_cuts_long_sections():
@@ -153,7 +164,9 @@ def test_deliver_marks_a_batch_delivered_with_its_attempts():
     with webhook_server() as server:
         server.statuses = [500]
         assert outbox.deliver(rows, hook(server.url), {}, T0) is None
-    assert [(r["status"], r["channel"], r["attempts"], r["delivered_at"]) for r in rows] == [("delivered", "webhook", 2, T0)] * 2
+    assert [(r["status"], r["channel"], r["attempts"], r["delivered_at"]) for r in rows] == [
+        ("delivered", "webhook", 2, T0)
+    ] * 2
     assert len(server.received) == 2  # one message for the batch, sent twice
 
 
@@ -166,7 +179,12 @@ def test_deliver_to_a_failing_server_keeps_the_alerts_owed_with_attempts_and_err
         assert outbox.deliver(outbox.undelivered(rows), hook(server.url), {}, later) is None
     assert "HTTP 500" in error and error.endswith("1 alert still undelivered, retried on the next run")
     [row] = rows
-    assert (row["status"], row["attempts"], row["delivered_at"], row["last_attempt_at"]) == ("delivered", 4, later, later)
+    assert (row["status"], row["attempts"], row["delivered_at"], row["last_attempt_at"]) == (
+        "delivered",
+        4,
+        later,
+        later,
+    )
     assert "HTTP 500" in row["last_error"]  # kept: the history of a late delivery
 
 

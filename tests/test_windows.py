@@ -32,7 +32,9 @@ def as_lookups(df):
         "event_date": F.to_date("event_time"),
     }
     fill = {
-        c.name: defaults.get(c.name, F.lit(None)).cast(spark_type(c.type)) for c in LOOKUPS.columns if c.name not in df.columns
+        c.name: defaults.get(c.name, F.lit(None)).cast(spark_type(c.type))
+        for c in LOOKUPS.columns
+        if c.name not in df.columns
     }
     return df.withColumns(fill).transform(LOOKUPS.conform)
 
@@ -63,7 +65,9 @@ def test_entity_windows_prefix_features_per_hour_and_merged_over_the_day(spark):
     lookups = lookups_frame(
         spark,
         SEQ_DDL,
-        _seq_rows("a", ten, "p1", [1, 2, 3, 7]) + _seq_rows("a", ten, "p2", [5]) + _seq_rows("a", eleven, "p1", [4, 8])
+        _seq_rows("a", ten, "p1", [1, 2, 3, 7])
+        + _seq_rows("a", ten, "p2", [5])
+        + _seq_rows("a", eleven, "p1", [4, 8])
         # a repeat of seq 2 in the next hour adds nothing to the set
         + _seq_rows("a", eleven, "p1", [2]),
     )
@@ -89,9 +93,13 @@ def test_entity_windows_prefix_features_per_hour_and_merged_over_the_day(spark):
 @pytest.mark.spark
 def test_entity_windows_without_sequence_numbers_have_zero_prefix_features(spark):
     lookups = lookups_frame(
-        spark, "entity_value string, event_time timestamp, name_hash string", [("a", datetime(2026, 11, 1, 10), "n" * 64)]
+        spark,
+        "entity_value string, event_time timestamp, name_hash string",
+        [("a", datetime(2026, 11, 1, 10), "n" * 64)],
     )
-    got = windows_of(lookups, ["day"]).select("max_seqs_per_prefix", "consecutive_share", "distinct_ids", "distinct_names")
+    got = windows_of(lookups, ["day"]).select(
+        "max_seqs_per_prefix", "consecutive_share", "distinct_ids", "distinct_names"
+    )
     assertDataFrameEqual(
         got,
         spark.createDataFrame(
@@ -125,14 +133,15 @@ def test_entity_windows_seven_day_window_merges_days_and_slides(spark):
 
 @pytest.mark.spark
 def test_entity_windows_day_lookups_equal_the_lookups_rows_of_that_day(spark):
-    rows = [("a", datetime(2026, 11, 1, h, m), f"{h}{m}".ljust(64, "0"), None, None) for h in (0, 9, 23) for m in (0, 59)]
+    rows = [
+        ("a", datetime(2026, 11, 1, h, m), f"{h}{m}".ljust(64, "0"), None, None) for h in (0, 9, 23) for m in (0, 59)
+    ]
     rows += [("a", datetime(2026, 11, 2, 0, 0), "x" * 64, None, None)]
     rows += [("b", datetime(2026, 11, 2, 12, 30), "y" * 64, None, None)] * 3
     lookups = lookups_frame(spark, SEQ_DDL, rows)
-    expected = (
-        lookups.groupBy("entity_type", "entity_value", F.col("event_date").cast("timestamp").alias("window_start"))
-        .agg(F.count(F.lit(1)).alias("lookups"))
-    )
+    expected = lookups.groupBy(
+        "entity_type", "entity_value", F.col("event_date").cast("timestamp").alias("window_start")
+    ).agg(F.count(F.lit(1)).alias("lookups"))
     got = windows_of(lookups).where("window = 'day'").select("entity_type", "entity_value", "window_start", "lookups")
     assertDataFrameEqual(got, expected)
     hourly = windows_of(lookups, ["hour"]).groupBy("entity_value").agg(F.sum("lookups").alias("n"))
@@ -154,9 +163,19 @@ def test_entity_windows_counts_hits_misses_invalid_share_and_linked_identities(s
         ],
     )
     got = windows_of(lookups, ["day"]).select(
-        "lookups", "hits", "misses", "miss_share", "invalid_id_share", "distinct_ids", "distinct_names",
-        "distinct_watchlist", "distinct_clients", "distinct_devices", "distinct_ips",
-        F.array_sort("watchlist_keys").alias("watchlist_keys"), "watchlist_hit_keys",
+        "lookups",
+        "hits",
+        "misses",
+        "miss_share",
+        "invalid_id_share",
+        "distinct_ids",
+        "distinct_names",
+        "distinct_watchlist",
+        "distinct_clients",
+        "distinct_devices",
+        "distinct_ips",
+        F.array_sort("watchlist_keys").alias("watchlist_keys"),
+        "watchlist_hit_keys",
     )
     assertDataFrameEqual(
         got,
@@ -183,8 +202,10 @@ def hll_windows(spark):
         frames.append(
             spark.range(2 * n).select(
                 F.lit(entity).alias("entity_value"),
-                (F.lit(datetime(2026, 11, 1)) + F.make_interval(hours=(F.col("id") % hours).cast("int"), mins=F.lit(17)))
-                .alias("event_time"),
+                (
+                    F.lit(datetime(2026, 11, 1))
+                    + F.make_interval(hours=(F.col("id") % hours).cast("int"), mins=F.lit(17))
+                ).alias("event_time"),
                 F.sha2((F.col("id") % n).cast("string"), 256).alias("id_hash"),
                 F.sha2(F.concat(F.lit("name"), (F.col("id") % n).cast("string")), 256).alias("name_hash"),
             )
@@ -214,7 +235,9 @@ def test_entity_windows_merged_distinct_counts_stay_within_two_percent_of_exact(
         for approx, exact in ((r["distinct_ids"], r["exact_ids"]), (r["distinct_names"], r["exact_names"])):
             if exact >= 100:
                 checked += 1
-                assert abs(approx - exact) <= 0.02 * exact, f"{r['window']} from {r['window_start']}: {approx} vs {exact}"
+                assert abs(approx - exact) <= 0.02 * exact, (
+                    f"{r['window']} from {r['window_start']}: {approx} vs {exact}"
+                )
     assert checked, f"no window of {entity} reached 100 distinct values"
     whole = max(rows, key=lambda r: r["exact_ids"])
     assert whole["exact_ids"] == HLL_CASES[entity][0]
@@ -234,6 +257,9 @@ def test_entity_windows_distinct_counts_never_exceed_lookups(hll_windows):
 
 def test_seven_day_ends_cover_the_week_after_each_date_up_to_the_last_day():
     assert seven_day_ends([date(2026, 11, 1), date(2026, 11, 3)], date(2026, 11, 4)) == [
-        date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3), date(2026, 11, 4)
+        date(2026, 11, 1),
+        date(2026, 11, 2),
+        date(2026, 11, 3),
+        date(2026, 11, 4),
     ]
     assert seven_day_ends([date(2026, 11, 1)], date(2026, 11, 30)) == [date(2026, 11, d) for d in range(1, 8)]
