@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench clean check-java
+.PHONY: demo test test-fast lint bench clean check-java
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"' \
@@ -27,6 +27,12 @@ test: $(STAMP) check-java
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not spark and not flow and not slow"
+
+# Style (ruff) and the layers contract (import-linter, [tool.importlinter] in pyproject.toml); CI runs it.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 bench: $(STAMP) check-java
 	$(BIN)/python bench/run.py

@@ -15,12 +15,12 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from analyst.report import as_records, describe
 from core.allowlist import ENTITY_TYPES
 from core.errors import UserError
 from core.idnumber import is_valid
 from core.lake import Lake, LakeError
 from core.pseudonym import fingerprint, keyed_hash, normalize_id
-from analyst.report import as_records, describe
 
 MAX_LINKS = 1000  # devices / IPs / subnets of the entity searched for related entities
 HASH_SHOWN = 12

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import duckdb
-
 from duckdb_ingest import main as ingest
 
 THRESHOLDS = {"hour": 30, "day": 50, "7d": 100}

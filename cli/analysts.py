@@ -170,8 +170,8 @@ def cmd_serve_sql(args: argparse.Namespace) -> int:
 def cmd_investigate(args: argparse.Namespace) -> int:
     """Print one entity's activity, flags, targets and relations; optionally write the HTML page."""
     from analyst.investigate import investigate, render_text
-    from core.pseudonym import load_key
     from analyst.report import to_json
+    from core.pseudonym import load_key
     from core.watchlist import watchlist_names
     from jobs.session import get_spark
 
@@ -202,8 +202,8 @@ def _read_id_number(arg: str) -> str:
 def cmd_lookup_id(args: argparse.Namespace) -> int:
     """Answer whether an ID number was looked up, by whom, when, and whether data was returned."""
     from analyst.investigate import check_key, lookup_id, render_lookup
-    from core.pseudonym import load_key
     from analyst.report import to_json
+    from core.pseudonym import load_key
     from jobs.session import get_spark
 
     settings = settings_from_args(args)

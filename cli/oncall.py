@@ -53,8 +53,8 @@ def cmd_flagged(args: argparse.Namespace) -> int:
 
 def cmd_alerts(args: argparse.Namespace) -> int:
     """Print the outbox, newest first: one line per alert, or --json."""
-    from delivery import outbox
     from core.lake import Lake
+    from delivery import outbox
     from pipelines.alerts import watchlist_names
 
     settings = settings_from_args(args)
@@ -83,8 +83,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 def cmd_deliver(args: argparse.Namespace) -> int:
     """Retry every undelivered alert now; exit 1 with the webhook's error if some are still owed."""
-    from delivery import outbox
     from core.lake import Lake
+    from delivery import outbox
     from pipelines.alerts import deliver_alerts, heartbeat, new_run_id, write_run_files
 
     settings = settings_from_args(args)

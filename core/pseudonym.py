@@ -15,7 +15,6 @@ import os
 import secrets
 import sys
 import unicodedata
-from pathlib import Path
 
 from core.settings import Settings
 
@@ -60,7 +59,7 @@ def keyed_hash(key: bytes, kind: str, value: str) -> str:
     """Hex HMAC-SHA256 of `kind<US>value`; `value` must already be normalized."""
     if kind not in KINDS:
         raise ValueError(f"unknown hash kind {kind!r}")
-    return hmac.new(key, f"{kind}{_SEP}{value}".encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.new(key, f"{kind}{_SEP}{value}".encode(), hashlib.sha256).hexdigest()
 
 
 def message_prefix(kind: str) -> str:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO_ROOT / "config" / "enumwatch.toml"
@@ -84,7 +85,7 @@ class Settings:
         """Where the per-run Data Docs sites go: docs_dir, else `_docs` in the lake root."""
         return (self.docs_dir or self.lake.expanduser() / "_docs").expanduser().absolute()
 
-    def with_overrides(self, **changes: Any) -> "Settings":
+    def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with the given fields replaced, skipping None values (unset CLI flags)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 

@@ -12,9 +12,9 @@ import fcntl
 import hashlib
 import shlex
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import date, datetime
-from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc

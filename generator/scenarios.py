@@ -21,7 +21,7 @@ import json
 import random
 import unicodedata
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from urllib.parse import quote, quote_plus
 
 from core.idnumber import check_char, is_valid, make_id
@@ -177,7 +177,7 @@ def _compat_forms() -> dict[str, str]:
     return forms
 
 
-@lru_cache(maxsize=None)
+@cache
 def _qchar(ch: str) -> str:
     return quote(ch, safe="")
 
@@ -571,7 +571,7 @@ def _attacks(pop: Population) -> None:
 
     sc = "burst_random_ids"
     a = _attack(pop, pop.actor(ua="okhttp/4.9.3"), sc, "1500 random valid-checksum IDs within one hour")
-    for ts, idn in zip(_session(pop, 1500, 55), _distinct_ids(pop, 1500)):
+    for ts, idn in zip(_session(pop, 1500, 55), _distinct_ids(pop, 1500), strict=True):
         _emit(pop, ts, a, lookup_path(idn, pop.random_name() if rnd() < 0.3 else None), miss(0.04), sc)
 
     sc = "low_and_slow"
@@ -616,7 +616,7 @@ def _attacks(pop: Population) -> None:
     a = _attack(pop, pop.actor(), sc, "30 watchlist celebrities looked up with their real (leaked) name+ID")
     pairs = [(n, real[n]) for n, *_ in r.sample(CELEBRITIES, 30)]
     pairs += r.sample(pairs, 15)
-    for ts, (name, idn) in zip(_session(pop, len(pairs), 180), pairs):
+    for ts, (name, idn) in zip(_session(pop, len(pairs), 180), pairs, strict=True):
         if rnd() < 0.15:
             name, plus = pop.name_variant(name)
             _emit(pop, ts, a, lookup_path(idn, name, plus), 200, sc)
@@ -629,7 +629,7 @@ def _attacks(pop: Population) -> None:
     while len(names) < 500:
         names[pop.random_name()] = None
     sprayed = list(names) + r.sample(list(names), 20)
-    for ts, name in zip(_session(pop, len(sprayed), 120), sprayed):
+    for ts, name in zip(_session(pop, len(sprayed), 120), sprayed, strict=True):
         _emit(pop, ts, a, lookup_path(None, name), miss(0.35), sc)
 
     sc = "account_farm"
@@ -643,7 +643,7 @@ def _attacks(pop: Population) -> None:
     )
     for _ in range(25):
         a = _attack(pop, Actor(pop.ip(), pop.client_id(), device, ua), sc, f"account on farm device {device}")
-        for ts, idn in zip(_session(pop, 40, r.randint(30, 60)), _distinct_ids(pop, 40)):
+        for ts, idn in zip(_session(pop, 40, r.randint(30, 60)), _distinct_ids(pop, 40), strict=True):
             _emit(pop, ts, a, lookup_path(idn, pop.random_name()), miss(0.03), sc)
 
     sc = "distributed_campaign"
@@ -663,5 +663,5 @@ def _attacks(pop: Population) -> None:
             sc,
             f"campaign member in {net}.0/24, slice {i + 1} of 30",
         )
-        for ts, idn in zip(_session(pop, 30, 60), target_list[i * 30 : (i + 1) * 30]):
+        for ts, idn in zip(_session(pop, 30, 60), target_list[i * 30 : (i + 1) * 30], strict=False):
             _emit(pop, ts, a, lookup_path(idn, None), miss(0.05), sc)

@@ -21,10 +21,10 @@ from pyspark.sql import functions as F
 from core.allowlist import AllowEntry
 from core.rules import RuleSet
 from jobs.campaigns import campaigns as find_campaigns
+from jobs.exposures import exposures
 from jobs.flags import all_hits, allow_frame, campaign_totals, entity_totals, flag, split_allowlisted
 from jobs.lookups import to_lookups
 from jobs.windows import ENTITY, entity_hours, entity_prefix_hours, entity_windows, seven_day_ends
-from jobs.exposures import exposures
 from schemas import CAMPAIGNS, LAKE_TABLES, Table
 
 DETECTION_TABLES = (

@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 
 from core.allowlist import AllowEntry
 from core.rules import SEVERITIES, PopulationRule, RuleSet, ThresholdRule
-from jobs.windows import ENTITY, SAMPLES, _DISTINCT, _estimate, _union_sets
+from jobs.windows import _DISTINCT, ENTITY, SAMPLES, _estimate, _union_sets
 from schemas import ALLOWLISTED_HITS, FLAGGED_CLIENTS
 
 _HIT_COLUMNS = [

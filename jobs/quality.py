@@ -47,7 +47,7 @@ class _RunContext:
     suites: dict[str, Any] = field(default_factory=dict)
 
 
-_RUNS: "OrderedDict[str, _RunContext]" = OrderedDict()
+_RUNS: OrderedDict[str, _RunContext] = OrderedDict()
 
 
 class QualityGateError(RuntimeError):

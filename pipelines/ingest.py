@@ -42,7 +42,7 @@ def _ingested(lake: Lake) -> dict[str, str]:
     if current is None or not any(current.glob("*.parquet")):
         return {}
     table = pq.read_table(current, columns=["source_file", "sha256"])
-    return dict(zip(table.column("source_file").to_pylist(), table.column("sha256").to_pylist()))
+    return dict(zip(table.column("source_file").to_pylist(), table.column("sha256").to_pylist(), strict=True))
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)

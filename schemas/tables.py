@@ -7,7 +7,6 @@ reading (so an empty table still has its columns), and `enumwatch schema` / the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 from pyspark.sql import types as T
@@ -82,7 +81,7 @@ class Table:
         """The Spark schema of the table, partition columns included."""
         return T.StructType([T.StructField(c.name, spark_type(c.type), c.nullable) for c in self.columns])
 
-    def conform(self, df: "DataFrame") -> "DataFrame":
+    def conform(self, df: DataFrame) -> DataFrame:
         """`df` with exactly this table's columns, in order, cast to their declared types."""
         from pyspark.sql import functions as F
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from conftest import TEST_KEY
 from pyspark.sql.pandas.types import to_arrow_schema
 
-from conftest import TEST_KEY
 from core.idnumber import make_id
 from core.lake import Lake
 from core.pseudonym import fingerprint, keyed_hash, watchlist_key
@@ -226,7 +226,7 @@ def publish(lake: Lake, tables: dict[str, list[dict]], run_id: str = "test") -> 
         staged = lake.staging(run_id) / name
         staged.mkdir(parents=True, exist_ok=True)
         for values, group in groups.items():
-            folder = staged.joinpath(*[f"{c}={v}" for c, v in zip(spec.partition_by, values)])
+            folder = staged.joinpath(*[f"{c}={v}" for c, v in zip(spec.partition_by, values, strict=True)])
             folder.mkdir(parents=True, exist_ok=True)
             table = pa.Table.from_pylist(
                 [{k: v for k, v in r.items() if k not in spec.partition_by} for r in group], schema=data_schema

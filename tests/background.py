@@ -10,8 +10,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 # The console scripts (prefect, enumwatch) installed beside the interpreter running the tests.
 VENV_BIN = Path(sys.executable).parent

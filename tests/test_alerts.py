@@ -9,12 +9,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import TEST_KEY
 
-from delivery import outbox
 from core.lake import Lake
 from core.pseudonym import watchlist_key
 from core.settings import AlertSettings
-from conftest import TEST_KEY
+from delivery import outbox
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
 POLICY = AlertSettings()

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import TEST_KEY
-from delivery import outbox
+from test_alerts import make_flag, publish_flags
+from test_webhook import closed_port_url, webhook_server
+
 from cli.main import main
 from core.lake import Lake
 from core.pseudonym import fingerprint
-from test_alerts import make_flag, publish_flags
-from test_webhook import closed_port_url, webhook_server
+from delivery import outbox
 
 pytestmark = pytest.mark.flow
 RUN_1, RUN_2, RUN_3 = (f"detect-2026112{d}T100000Z-aaaaaa" for d in (7, 8, 9))

@@ -10,13 +10,13 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import analyst_lake as tiny
 import httpx
 import pytest
 
-import analyst_lake as tiny
-from core.allowlist import AllowEntry
 from analyst.blocklist import build_blocklist, render
 from cli.main import main
+from core.allowlist import AllowEntry
 from core.lake import Lake
 
 NOW = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)

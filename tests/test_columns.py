@@ -27,7 +27,7 @@ VALUES = ["11010519491231002X", "周杰伦", "Jackie Chan", "", "x" * 200]
     "key",
     [
         b"ascii-key-0123456789abcdef0123456789",
-        "中文密钥：不是ASCII的钥匙".encode("utf-8"),
+        "中文密钥：不是ASCII的钥匙".encode(),
         b"k" * 64,
         b"long-key-" * 20,
     ],

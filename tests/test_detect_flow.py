@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import TEST_KEY
 from pyspark.sql import functions as F
 
-from conftest import TEST_KEY
 import jobs.quality
 from core.lake import Lake
 from core.pseudonym import fingerprint

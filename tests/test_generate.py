@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from generator.generate import generate, main
 from core.idnumber import is_valid
+from generator.generate import generate, main
 from generator.scenarios import celebrity_ids
 
 ATTACKS = {
@@ -280,7 +280,7 @@ def test_suffix_brute_force_walks_every_sequence_under_celebrity_prefixes(small)
     celeb = celebrity_ids()
     assert len(by_prefix) >= 3
     assert set(by_prefix) <= {i[:14] for i in celeb.values()}
-    for prefix, ids in by_prefix.items():
+    for _prefix, ids in by_prefix.items():
         assert {int(i[14:17]) for i in ids} == set(range(1000)) and all(is_valid(i) for i in ids)
     hits = [e for e in lines if e["status"] == 200]
     assert len(hits) == len(by_prefix) and {query(e)["id"] for e in hits} <= set(celeb.values())

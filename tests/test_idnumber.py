@@ -11,7 +11,7 @@ KNOWN = "11010519491231002X"  # the standard's own worked example (Beijing Chaoy
 
 def test_check_char_of_known_example_matches_hand_computed_weighted_sum():
     weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-    total = sum(int(d) * w for d, w in zip(KNOWN[:17], weights))
+    total = sum(int(d) * w for d, w in zip(KNOWN[:17], weights, strict=True))
     assert total == 167 and total % 11 == 2  # remainder 2 maps to "X" in "10X98765432"
     assert check_char(KNOWN[:17]) == "X"
 

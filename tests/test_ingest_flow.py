@@ -112,7 +112,7 @@ def bad_run(prefect_harness, tmp_path_factory):
     files["empty.jsonl"].write_bytes(b"")
     rnd = random.Random(7)
     gz_data = b"".join(
-        jline(request_id="%016x" % rnd.getrandbits(64), ts=f"2026-11-01T{i % 24:02d}:{i % 60:02d}:00Z") + b"\n"
+        jline(request_id=f"{rnd.getrandbits(64):016x}", ts=f"2026-11-01T{i % 24:02d}:{i % 60:02d}:00Z") + b"\n"
         for i in range(GZ_LINES)
     )
     packed = gzip.compress(gz_data)

@@ -7,10 +7,10 @@ import io
 import json
 import re
 
-import pytest
-
 import analyst_lake as tiny
+import pytest
 from conftest import TEST_KEY
+
 from cli.main import main
 
 pytestmark = pytest.mark.spark

@@ -6,12 +6,12 @@ import io
 import json
 import logging
 
-import pytest
-
 import analyst_lake as tiny
+import pytest
 from conftest import TEST_KEY
-from cli.main import main
+
 from analyst.investigate import mask_id
+from cli.main import main
 
 
 @pytest.fixture(scope="module")

@@ -9,14 +9,13 @@ from __future__ import annotations
 import csv
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import TEST_KEY
-from generator.generate import generate
+
 from core.lake import Lake
+from generator.generate import generate
 from generator.scenarios import ATTACK_SCENARIOS, BENIGN_SCENARIOS, PARTNER_SCENARIO
 from pipelines.run import run_flow
 from schemas import LAKE_TABLES

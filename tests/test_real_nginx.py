@@ -82,11 +82,13 @@ def nginx_logs(tmp_path_factory):
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"nginx did not start: {proc.stderr.read().decode() if proc.poll() else ''}")
+                    raise RuntimeError(
+                        f"nginx did not start: {proc.stderr.read().decode() if proc.poll() else ''}"
+                    ) from None
                 time.sleep(0.2)
         ids = [make_id("110105", date(1980, 1, 1 + i), 100 + i) for i in range(6)]
         with httpx.Client(base_url=base, timeout=5) as client:
-            for i, (id_number, name) in enumerate(zip(ids, NAMES * 2)):
+            for i, (id_number, name) in enumerate(zip(ids, NAMES * 2, strict=False)):
                 encoded = quote_plus(name) if i % 2 else quote(name)
                 headers = {"User-Agent": 'Mozilla/5.0 "quoted" agent', "X-Client-Id": f"acct-{i}"} if i % 3 else {}
                 client.get(f"/api/v1/healthkit/lookup?id={id_number}&name={encoded}", headers=headers)

@@ -6,8 +6,8 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
-
 from conftest import TEST_KEY
+
 from cli.main import main
 from core.lake import Lake
 from core.pseudonym import fingerprint, watchlist_key

@@ -13,12 +13,12 @@ import threading
 import time
 from pathlib import Path
 
+import analyst_lake as tiny
 import pyspark
 import pytest
 
-import analyst_lake as tiny
-from cli.main import main
 from analyst.sqlserver import view_sql
+from cli.main import main
 
 BEELINE = Path(pyspark.__file__).parent / "bin" / "beeline"
 
@@ -96,7 +96,7 @@ def test_sql_prompt_sees_a_version_published_while_it_is_open(spark, lake, capsy
 def test_view_sql_reads_the_version_directory_or_declares_an_empty_typed_view(lake):
     version = lake.current("flagged_clients")
     assert view_sql("flagged_clients", version).startswith(
-        f"CREATE OR REPLACE VIEW `flagged_clients` COMMENT 'One row per flagged"
+        "CREATE OR REPLACE VIEW `flagged_clients` COMMENT 'One row per flagged"
     )
     assert f"AS SELECT * FROM parquet.`{version}`" in view_sql("flagged_clients", version)
     empty = view_sql("alerts", None)

@@ -10,11 +10,11 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
-from delivery import outbox
-from core.errors import UserError
-from delivery.webhook import Webhook, WebhookError, check_url, post, redact, slack_payload
 from test_alerts import LI, T0, WANG, make_flag
+
+from core.errors import UserError
+from delivery import outbox
+from delivery.webhook import Webhook, WebhookError, check_url, post, redact, slack_payload
 
 SECRET_PATH = "/services/T000/B000/s3cr3t"
 
