@@ -1,24 +1,44 @@
-"""Table definitions: the single source of every lake column (see schemas.tables)."""
+"""Table definitions: the single source of every lake column, grouped by the stage that writes them.
 
-from schemas.tables import (
+`schemas.table` says how a table is declared; `ingest`, `detection` and `alerts` declare them.
+Everything else imports the tables from here.
+"""
+
+from schemas.alerts import ALERTS
+from schemas.detection import (
     ALLOWLISTED_HITS,
     CAMPAIGNS,
     DETECT_RUNS,
-    DQ_RESULTS,
     ENTITY_HOURS,
     ENTITY_PREFIX_HOURS,
     ENTITY_WINDOWS,
     EXPOSURES,
     FLAGGED_CLIENTS,
-    INGEST_MANIFEST,
-    LAKE_TABLES,
-    LINES,
     LOOKUPS,
-    QUARANTINE,
-    REQUESTS,
-    Col,
-    Table,
 )
+from schemas.ingest import DQ_RESULTS, INGEST_MANIFEST, LINES, QUARANTINE, REQUESTS
+from schemas.table import Col, Table
+
+# Every table of the lake, in the order docs/tables.md lists them (LINES is internal to ingest).
+LAKE_TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        REQUESTS,
+        QUARANTINE,
+        INGEST_MANIFEST,
+        DQ_RESULTS,
+        LOOKUPS,
+        ENTITY_HOURS,
+        ENTITY_PREFIX_HOURS,
+        ENTITY_WINDOWS,
+        FLAGGED_CLIENTS,
+        CAMPAIGNS,
+        ALLOWLISTED_HITS,
+        EXPOSURES,
+        DETECT_RUNS,
+        ALERTS,
+    )
+}
 
 __all__ = [
     "Col",
@@ -36,6 +56,7 @@ __all__ = [
     "ALLOWLISTED_HITS",
     "EXPOSURES",
     "DETECT_RUNS",
+    "ALERTS",
     "LINES",
     "LAKE_TABLES",
 ]

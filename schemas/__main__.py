@@ -1,4 +1,4 @@
-"""`python -m schemas > docs/tables.md`: the lake tables as Markdown, generated from schemas.tables."""
+"""`python -m schemas > docs/tables.md`: the lake tables as Markdown, generated from the declarations in schemas."""
 
 from schemas import LAKE_TABLES
 

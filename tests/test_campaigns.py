@@ -11,7 +11,7 @@ from pyspark.testing import assertDataFrameEqual
 from core.rules import load_rules
 from jobs.campaigns import campaigns
 from schemas import LOOKUPS
-from schemas.tables import spark_type
+from schemas.table import spark_type
 
 RULES = load_rules()
 FARM = next(r for r in RULES.campaigns if r.link == "device_id")

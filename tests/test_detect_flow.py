@@ -18,7 +18,7 @@ from core.pseudonym import fingerprint
 from jobs.quality import QualityGateError
 from pipelines.detect import detect_flow
 from schemas import REQUESTS
-from schemas.tables import spark_type
+from schemas.table import spark_type
 
 KEY = TEST_KEY
 T0 = datetime(2026, 11, 1, 9)

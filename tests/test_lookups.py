@@ -10,7 +10,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from jobs.lookups import ip_24, to_lookups
 from schemas import LOOKUPS, REQUESTS
-from schemas.tables import spark_type
+from schemas.table import spark_type
 
 H1 = "a" * 64
 H2 = "b" * 64

@@ -11,7 +11,7 @@ from pyspark.testing import assertDataFrameEqual
 from core.rules import load_rules
 from jobs.windows import entity_hours, entity_prefix_hours, entity_windows, seven_day_ends
 from schemas import LOOKUPS
-from schemas.tables import spark_type
+from schemas.table import spark_type
 
 KINDS = ["hour", "day", "7d"]
 LG_K = load_rules().hll_lg_config_k

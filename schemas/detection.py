@@ -1,0 +1,213 @@
+"""The tables detection writes: lookups, per-entity sketches and windows, flags, campaigns, exposures, runs."""
+
+from __future__ import annotations
+
+from schemas.table import Col, Table
+
+_ENTITY = (
+    Col("entity_type", "string", "client_id, device_id or client_ip (the IP keys anonymous traffic only).", False),
+    Col("entity_value", "string", "The client id, device id or IP.", False),
+)
+
+LOOKUPS = Table(
+    "lookups",
+    "One row per lookup request, keyed to the entity that made it (client_id, else device_id, else IP).",
+    (
+        Col("event_time", "timestamp", "When the lookup happened, UTC.", False),
+        Col("event_hour", "timestamp", "event_time truncated to the hour.", False),
+        *_ENTITY,
+        Col("client_id", "string", "Client id, when logged."),
+        Col("device_id", "string", "Device fingerprint, when logged."),
+        Col("client_ip", "string", "Remote address.", False),
+        Col("ip_24", "string", "The IPv4 /24 of client_ip, e.g. 203.0.113.0/24."),
+        Col("user_agent", "string", "User agent (masked at ingest)."),
+        Col("status", "int", "HTTP status.", False),
+        Col("hit", "boolean", "Data was returned (status 200).", False),
+        Col("miss", "boolean", "Nothing was found (status 404).", False),
+        Col("id_hash", "string", "Keyed hash of the ID number looked up."),
+        Col("id_prefix_hash", "string", "Keyed hash of its region + birth date prefix."),
+        Col("id_seq", "int", "Its 3-digit sequence number."),
+        Col("id_valid", "boolean", "It passes the GB 11643 check."),
+        Col("id_masked", "string", "Region-only masked sample of it."),
+        Col("name_hash", "string", "Keyed hash of the name looked up."),
+        Col("watchlist_key", "string", "Watchlist entry the name matched."),
+        Col("source_file", "string", "Provenance: source file.", False),
+        Col("line_no", "bigint", "Provenance: line number.", False),
+        Col("event_date", "date", "UTC date (partition).", False),
+    ),
+    partition_by=("event_date",),
+)
+
+ENTITY_HOURS = Table(
+    "entity_hours",
+    "One row per entity per hour: counts and mergeable HLL sketches that day and 7-day windows are built from.",
+    (
+        *_ENTITY,
+        Col("hour_start", "timestamp", "Start of the hour, UTC.", False),
+        Col("lookups", "bigint", "Lookups in the hour.", False),
+        Col("hits", "bigint", "Lookups that returned data (200).", False),
+        Col("misses", "bigint", "Lookups that found nothing (404).", False),
+        Col("id_lookups", "bigint", "Lookups that carried an ID number.", False),
+        Col("invalid_ids", "bigint", "Lookups whose ID number failed the GB 11643 check.", False),
+        Col("sketch_ids", "binary", "HLL sketch of id_hash."),
+        Col("sketch_names", "binary", "HLL sketch of name_hash."),
+        Col("sketch_watchlist", "binary", "HLL sketch of watchlist_key."),
+        Col("sketch_clients", "binary", "HLL sketch of client_id."),
+        Col("sketch_devices", "binary", "HLL sketch of device_id."),
+        Col("sketch_ips", "binary", "HLL sketch of client_ip."),
+        Col("watchlist_keys", "array<string>", "Watchlist entries looked up."),
+        Col("watchlist_hit_keys", "array<string>", "Watchlist entries whose data was returned."),
+        Col("id_samples", "array<string>", "Up to 5 region-only masked ID samples."),
+        Col("first_seen", "timestamp", "First lookup in the hour.", False),
+        Col("last_seen", "timestamp", "Last lookup in the hour.", False),
+        Col("event_date", "date", "UTC date (partition).", False),
+    ),
+    partition_by=("event_date",),
+)
+
+ENTITY_PREFIX_HOURS = Table(
+    "entity_prefix_hours",
+    "One row per entity, hour and ID prefix: the exact set of sequence numbers tried under the prefix.",
+    (
+        *_ENTITY,
+        Col("hour_start", "timestamp", "Start of the hour, UTC.", False),
+        Col("id_prefix_hash", "string", "Keyed hash of the region + birth date prefix.", False),
+        Col("seqs", "array<int>", "Distinct sequence numbers tried (at most 1000).", False),
+        Col("event_date", "date", "UTC date (partition).", False),
+    ),
+    partition_by=("event_date",),
+)
+
+ENTITY_WINDOWS = Table(
+    "entity_windows",
+    "One row per entity per window (hour, day, sliding 7 days ending on a day): the features rules read.",
+    (
+        *_ENTITY,
+        Col("window", "string", "hour, day or 7d.", False),
+        Col("window_start", "timestamp", "Window start, UTC (inclusive).", False),
+        Col("window_end", "timestamp", "Window end, UTC (exclusive).", False),
+        Col("lookups", "bigint", "Lookups in the window.", False),
+        Col("distinct_ids", "bigint", "Distinct ID numbers (HLL estimate, at most lookups).", False),
+        Col("distinct_names", "bigint", "Distinct names (HLL estimate, at most lookups).", False),
+        Col("distinct_watchlist", "bigint", "Distinct watchlist people looked up.", False),
+        Col("hits", "bigint", "Lookups that returned data.", False),
+        Col("misses", "bigint", "Lookups that found nothing.", False),
+        Col("miss_share", "double", "misses / lookups.", False),
+        Col("invalid_id_share", "double", "Share of ID lookups failing the GB 11643 check.", False),
+        Col("max_seqs_per_prefix", "bigint", "Most distinct sequence numbers tried under one prefix.", False),
+        Col("consecutive_share", "double", "Share of tried sequence numbers whose predecessor was also tried.", False),
+        Col("distinct_clients", "bigint", "Distinct client ids linked to the entity.", False),
+        Col("distinct_devices", "bigint", "Distinct devices linked to the entity.", False),
+        Col("distinct_ips", "bigint", "Distinct IPs linked to the entity.", False),
+        Col("active_days", "bigint", "Days with lookups in the window.", False),
+        Col("watchlist_keys", "array<string>", "Watchlist entries looked up."),
+        Col("watchlist_hit_keys", "array<string>", "Watchlist entries whose data was returned."),
+        Col("first_seen", "timestamp", "First lookup in the window.", False),
+        Col("last_seen", "timestamp", "Last lookup in the window.", False),
+        Col("window_date", "date", "UTC date of window_start (partition).", False),
+    ),
+    partition_by=("window", "window_date"),
+)
+
+# The type of a flag's evidence list; the alerts outbox carries the same.
+EVIDENCE = (
+    "array<struct<rule:string,shadow:boolean,window:string,window_start:timestamp,window_end:timestamp,"
+    "observed:map<string,double>,threshold:map<string,double>,watchlist_keys:array<string>>>"
+)
+
+FLAGGED_CLIENTS = Table(
+    "flagged_clients",
+    "One row per flagged entity per detection run, with severity, score and the evidence for each rule.",
+    (
+        Col("detect_run_id", "string", "The detection run.", False),
+        Col("detected_at", "timestamp", "When the run published, UTC.", False),
+        Col("entity_type", "string", "client_id, device_id, client_ip or campaign.", False),
+        Col("entity_value", "string", "The entity; for a campaign, the shared device id or /24.", False),
+        Col("members", "array<string>", "For a campaign, its client ids."),
+        Col("severity", "string", "low, medium, high or critical.", False),
+        Col("score", "int", "0-100.", False),
+        Col("rules", "array<string>", "Names of the rules that fired.", False),
+        Col("shadow", "boolean", "Only shadow rules fired: recorded, never alerted.", False),
+        Col("first_seen", "timestamp", "First lookup by the entity.", False),
+        Col("last_seen", "timestamp", "Last lookup by the entity.", False),
+        Col("lookups", "bigint", "Lookups by the entity in the detection range.", False),
+        Col("distinct_ids", "bigint", "Distinct ID numbers (HLL estimate).", False),
+        Col("distinct_names", "bigint", "Distinct names (HLL estimate).", False),
+        Col("distinct_watchlist", "bigint", "Distinct watchlist people looked up.", False),
+        Col("hits", "bigint", "Lookups that returned data.", False),
+        Col("hit_ratio", "double", "hits / lookups.", False),
+        Col("watchlist_keys", "array<string>", "Watchlist entries targeted (names resolved only when shown)."),
+        Col("watchlist_hit_keys", "array<string>", "Watchlist entries whose data was returned."),
+        Col("masked_id_samples", "array<string>", "Up to 5 ID samples masked at ingest (region only)."),
+        Col("evidence", EVIDENCE, "Per rule and window: observed values against thresholds.", False),
+        Col("detect_date", "date", "UTC date of the run (partition).", False),
+    ),
+    partition_by=("detect_date",),
+)
+
+CAMPAIGNS = Table(
+    "campaigns",
+    "Groups of accounts acting together, with the attribute that links them; one row per campaign per run.",
+    (
+        Col("detect_run_id", "string", "The detection run.", False),
+        Col("rule", "string", "The campaign rule that fired.", False),
+        Col("link", "string", "device_id or subnet_user_agent.", False),
+        Col("link_value", "string", "The shared device id, or the /24.", False),
+        Col("user_agent", "string", "The shared user agent, for subnet campaigns."),
+        Col("members", "array<string>", "Client ids in the campaign (at most 1000).", False),
+        Col("n_members", "bigint", "Number of client ids.", False),
+        Col("lookups", "bigint", "Lookups by all members.", False),
+        Col("distinct_ids", "bigint", "Distinct ID numbers over all members (HLL).", False),
+        Col("hits", "bigint", "Lookups that returned data.", False),
+        Col("member_median_ids", "double", "Median distinct IDs per member."),
+        Col("disjointness", "double", "Union of targets / sum of per-member targets (1 = fully disjoint)."),
+        Col("first_seen", "timestamp", "First lookup by a member.", False),
+        Col("last_seen", "timestamp", "Last lookup by a member.", False),
+        Col("detect_date", "date", "UTC date of the run (partition).", False),
+    ),
+    partition_by=("detect_date",),
+)
+
+ALLOWLISTED_HITS = Table(
+    "allowlisted_hits",
+    "Allowlisted entities that would have been flagged: for audit, never sent to on-call.",
+    tuple(c for c in FLAGGED_CLIENTS.columns if c.name != "detect_date")
+    + (Col("allow_reason", "string", "Why the entity is allowlisted.", False), FLAGGED_CLIENTS.columns[-1]),
+    partition_by=("detect_date",),
+)
+
+EXPOSURES = Table(
+    "exposures",
+    "Watchlist people whose data was returned (a hit) to a flagged entity: who got it and when, per run.",
+    (
+        Col("detect_run_id", "string", "The detection run that found the exposure.", False),
+        Col(
+            "watchlist_key",
+            "string",
+            "Handle of the watchlist person (names are resolved from the watchlist file).",
+            False,
+        ),
+        Col("entity_type", "string", "client_id, device_id or client_ip that received the data.", False),
+        Col("entity_value", "string", "The entity that received the data.", False),
+        Col("campaign", "string", "The flagged campaign the entity belongs to, if it was flagged through one."),
+        Col("severity", "string", "Severity of the flag.", False),
+        Col("hits", "bigint", "Lookups of this person that returned data to the entity.", False),
+        Col("first_hit", "timestamp", "First time the data was returned, UTC.", False),
+        Col("last_hit", "timestamp", "Last time the data was returned, UTC.", False),
+        Col("detect_date", "date", "UTC date of the run (partition).", False),
+    ),
+    partition_by=("detect_date",),
+)
+
+DETECT_RUNS = Table(
+    "detect_runs",
+    "One row per detection run: what it covered, so the next run recomputes only what new data touched.",
+    (
+        Col("detect_run_id", "string", "The detection run.", False),
+        Col("mode", "string", "full, incremental or backfill.", False),
+        Col("detected_at", "timestamp", "When it ran, UTC.", False),
+        Col("ingest_runs", "array<string>", "Ingest runs whose requests it took in.", False),
+        Col("dates", "array<date>", "Event dates whose lookups, hours and hour/day windows it recomputed.", False),
+        Col("window_ends", "array<date>", "Days whose 7-day windows it recomputed.", False),
+    ),
+)
