@@ -169,7 +169,8 @@ def cmd_serve_sql(args: argparse.Namespace) -> int:
 # --- investigate / lookup-id -------------------------------------------------------------------
 def cmd_investigate(args: argparse.Namespace) -> int:
     """Print one entity's activity, flags, targets and relations; optionally write the HTML page."""
-    from analyst.investigate import investigate, render_text
+    from analyst.investigate import investigate
+    from analyst.investigate_text import render_text
     from analyst.report import to_json
     from core.pseudonym import load_key
     from core.watchlist import watchlist_names
@@ -181,8 +182,8 @@ def cmd_investigate(args: argparse.Namespace) -> int:
     names = watchlist_names(lake.watchlist_path(), load_key(settings))
     found = investigate(spark, lake, args.entity_type, args.entity_value, names, top=args.top)
     if args.html:
-        from analyst.investigate import write_text
         from analyst.investigate_html import render_html
+        from analyst.investigate_text import write_text
 
         write_text(Path(args.html), render_html(found))
         print(
@@ -201,7 +202,7 @@ def _read_id_number(arg: str) -> str:
 
 def cmd_lookup_id(args: argparse.Namespace) -> int:
     """Answer whether an ID number was looked up, by whom, when, and whether data was returned."""
-    from analyst.investigate import check_key, lookup_id, render_lookup
+    from analyst.lookup_id import check_key, lookup_id, render_lookup
     from analyst.report import to_json
     from core.pseudonym import load_key
     from jobs.session import get_spark

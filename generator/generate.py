@@ -28,14 +28,9 @@ from itertools import accumulate
 from operator import itemgetter
 from pathlib import Path
 
-from generator.scenarios import (
-    ATTACK_SCENARIOS,
-    CELEBRITIES,
-    DAY_MS,
-    HOUR_MS,
-    Population,
-    build_population,
-)
+from generator.population import Population
+from generator.scenarios import build_population
+from generator.vocabulary import ATTACK_SCENARIOS, CELEBRITIES, DAY_MS, HOUR_MS
 
 MALFORMED_KINDS = ("truncated", "json_array", "missing_status", "bad_ts", "bad_status")
 MALFORMED_SHARE = 0.003

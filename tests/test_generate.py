@@ -17,7 +17,7 @@ import pytest
 
 from core.idnumber import is_valid
 from generator.generate import generate, main
-from generator.scenarios import celebrity_ids
+from generator.population import celebrity_ids
 
 ATTACKS = {
     "burst_random_ids",

@@ -10,7 +10,7 @@ import analyst_lake as tiny
 import pytest
 from conftest import TEST_KEY
 
-from analyst.investigate import mask_id
+from analyst.lookup_id import mask_id
 from cli.main import main
 
 

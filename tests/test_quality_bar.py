@@ -16,7 +16,7 @@ from conftest import TEST_KEY
 
 from core.lake import Lake
 from generator.generate import generate
-from generator.scenarios import ATTACK_SCENARIOS, BENIGN_SCENARIOS, PARTNER_SCENARIO
+from generator.vocabulary import ATTACK_SCENARIOS, BENIGN_SCENARIOS, PARTNER_SCENARIO
 from pipelines.run import run_flow
 from schemas import LAKE_TABLES
 
