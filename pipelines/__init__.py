@@ -1,1 +1,1 @@
-"""Prefect flows: they pass paths, dates and run ids between tasks and call into jobs/ and enumwatch/."""
+"""Prefect flows: they pass paths, dates and run ids between tasks and call into jobs/, delivery/ and core/."""
