@@ -10,7 +10,7 @@ import argparse
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from cli.args import absolute, require_source, settings_from_args
+from cli.args import absolute, existing_lake, require_source, settings_from_args
 from cli.oncall import cmd_flagged
 from cli.output import format_detect_summary, format_summary
 from core.errors import UserError
@@ -81,6 +81,7 @@ def cmd_compact(args: argparse.Namespace) -> int:
     """Run the compact flow: crowded partitions rewritten into few files, every row kept."""
     from pipelines.maintenance import compact_flow
 
+    existing_lake(settings_from_args(args))  # a mistyped --lake ends in one line, not in a new empty lake
     s = compact_flow(lake=absolute(args.lake), config=absolute(args.config), table=args.table)
     print(
         f"compact {s['run_id']}: {s['partitions']} partitions in {len(s['compacted'])} of {s['tables']} tables, "
@@ -95,8 +96,9 @@ def cmd_retention(args: argparse.Namespace) -> int:
     """Run the retention flow, or with --dry-run list what it would remove (reads only, no lock)."""
     from pipelines.maintenance import plan_retention, retention_flow
 
+    settings = settings_from_args(args)
+    existing_lake(settings)
     if args.dry_run:
-        settings = settings_from_args(args)
         plan = plan_retention(settings, datetime.now(timezone.utc).date())
         for f in plan:
             what = f"{len(f.partitions)} partitions, " if LAKE_TABLES[f.table].partition_by else ""
