@@ -125,9 +125,9 @@ def _observed(item: Any) -> str | None:
 
 
 def validate(
-    df: DataFrame, suite_name: str, *, run_id: str, stage: str, parameters: dict[str, Any] | None = None
+    df: Any, suite_name: str, *, run_id: str, stage: str, parameters: dict[str, Any] | None = None
 ) -> list[Verdict]:
-    """Validate `df` with the named suite and return one verdict per expectation."""
+    """Validate `df` (a Spark or a pandas DataFrame) with the named suite and return one verdict per expectation."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
@@ -143,7 +143,10 @@ def validate(
                 _RUNS.popitem(last=False)
         context = run.context
         unique = f"{stage}_{suite_name}_{uuid.uuid4().hex[:8]}"  # a run may validate one suite twice
-        asset = context.data_sources.add_spark(name=unique).add_dataframe_asset(name=suite_name)
+        # A pandas frame (the retention check's few rows, validated without Spark) gets a pandas source.
+        spark = isinstance(df, DataFrame)
+        source = context.data_sources.add_spark(name=unique) if spark else context.data_sources.add_pandas(name=unique)
+        asset = source.add_dataframe_asset(name=suite_name)
         batch = asset.add_batch_definition_whole_dataframe(name="whole")
         if spec["name"] not in run.suites:
             run.suites[spec["name"]] = context.suites.add(
@@ -158,7 +161,8 @@ def validate(
                 run_id=RunIdentifier(run_name=run_id, run_time=datetime.now(timezone.utc)),  # named in the docs
             )
         finally:
-            df.sparkSession.catalog.clearCache()
+            if spark:
+                df.sparkSession.catalog.clearCache()
     now = datetime.now(timezone.utc)
     verdicts = []
     for item in result.results:
