@@ -72,6 +72,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(format_summary(result["ingest"]))
     if result["detect"].get("data_docs"):
         print(f"detect data docs: {result['detect']['data_docs']}")
+    if not result["detect"]["tables"]:
+        print(format_detect_summary(result["detect"]))
+        if not result["ingest"]["files"] and not result["detect"]["dates"]:
+            return 0  # nothing ingested, nothing detected: there are no new flags to show
     args.json, args.min_severity, args.shadow = False, "low", False
     return cmd_flagged(args)
 
