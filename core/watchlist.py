@@ -48,8 +48,6 @@ def load_watchlist(path: Path | None, key: bytes, warnings: list[str] | None = N
             notes.add("repeats a name listed above (compared after NFKC and trimming); watched once", line)
             continue
         entries[entry.name_hash] = entry
-    if not entries:
-        notes.add("no names: nothing is watched", 1)
     if warnings is not None:
         warnings.extend(notes.render())
     return list(entries.values())

@@ -41,6 +41,14 @@ def spark():
     session.stop()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def error_files_in_tmp(tmp_path_factory):
+    """The CLI's error files (cli/errorlog.py) go under tmp, never into the home directory."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Default settings with the lake in tmp, a fixed test key and local[1] Spark."""
