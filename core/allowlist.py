@@ -43,7 +43,7 @@ def load_allowlist(path: Path | None, today: date, warnings: list[str] | None = 
     entries: dict[tuple[str, str], AllowEntry] = {}
     notes = Notes(path)
     columns = ("entity_type", "entity_value", "reason")
-    for line, row in read_rows(path, "allowlist", AllowlistError, columns, ("expires",), warnings):
+    for line, row in read_rows(path, "allowlist", AllowlistError, columns, ("expires",), warnings, ("reason",)):
         where = f"{path}:{line}"
         kind, value, reason = row["entity_type"].lower(), row["entity_value"], row["reason"]
         if kind not in ENTITY_TYPES:

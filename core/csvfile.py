@@ -78,10 +78,12 @@ def read_rows(
     required: tuple[str, ...],
     optional: tuple[str, ...] = (),
     warnings: list[str] | None = None,
+    free_text: tuple[str, ...] = (),
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, {column: value}) for each data row of `path`, values NFKC-normalized and trimmed.
 
-    Only `required` and `optional` columns are returned; other columns are ignored. Warnings go to
+    Only `required` and `optional` columns are returned; other columns are ignored. `free_text`
+    columns (a reason written in Chinese has full-width commas) are trimmed only. Warnings go to
     `warnings` once the whole file has been read (the generator must be exhausted).
     """
     notes = Notes(path)
@@ -91,7 +93,7 @@ def read_rows(
     columns: dict[str, int] | None = None
     width = 0
     ended = 0
-    for record in reader:
+    for record in _records(reader, path, error):
         line, ended = ended + 1, reader.line_num  # a quoted value may span lines: report where it starts
         if not any(cell.strip() for cell in record) or record[0].lstrip().startswith("#"):
             notes.add("blank or comment line skipped", line)
@@ -108,7 +110,7 @@ def read_rows(
         for name in wanted:
             index = columns.get(name)
             raw = record[index] if index is not None and index < len(record) else ""
-            value, folded, trimmed = _clean(raw)
+            value, folded, trimmed = (raw.strip(), False, raw.strip() != raw) if name in free_text else _clean(raw)
             if folded:
                 notes.add("full-width or compatibility characters read as their plain forms (NFKC)", line)
             if trimmed and value:
@@ -119,6 +121,17 @@ def read_rows(
         raise error(f"{path}:1: {what} has no header line; it needs the columns {', '.join(required)}")
     if warnings is not None:
         warnings.extend(notes.render())
+
+
+def _records(reader, path: Path, error: type[Exception]) -> Iterator[list[str]]:
+    """The reader's records; what the csv module cannot split (a NUL byte, say) is refused naming the line."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise error(f"{path}:{reader.line_num}: not a CSV line: {exc}") from exc
 
 
 def _header(

@@ -102,6 +102,23 @@ def test_load_allowlist_reads_a_spreadsheet_export_with_warnings(tmp_path):
     ]
 
 
+def test_load_allowlist_keeps_a_reason_as_written_apart_from_outer_spaces(tmp_path):
+    path = tmp_path / "allow.csv"
+    path.write_text(HEADER + "client_id,p1,核验合作方（银行），2027年续约 ,\n", encoding="utf-8")
+    warnings: list[str] = []
+    assert load_allowlist(path, TODAY, warnings) == [
+        AllowEntry("client_id", "p1", "核验合作方（银行），2027年续约", None)
+    ]
+    assert warnings == [f"{path}:2: spaces around a value trimmed"]
+
+
+def test_load_allowlist_refuses_a_line_the_csv_module_cannot_split_naming_it(tmp_path):
+    path = tmp_path / "allow.csv"
+    path.write_text(HEADER + "client_id,p1,why,\n" + 'client_id,"' + "x" * 200_000 + '",why,\n', encoding="utf-8")
+    with pytest.raises(AllowlistError, match=f"{path}:3: not a CSV line: field larger than field limit"):
+        load_allowlist(path, TODAY)
+
+
 def test_load_allowlist_keeps_one_entry_per_entity_with_the_latest_expiry(tmp_path):
     path = tmp_path / "allow.csv"
     path.write_text(
