@@ -10,7 +10,7 @@ import argparse
 from datetime import date
 from pathlib import Path
 
-from cli.args import absolute, require_source
+from cli.args import absolute, existing_lake, require_source, settings_from_args
 from cli.oncall import cmd_flagged
 from cli.output import format_detect_summary, format_summary
 from core.errors import UserError
@@ -40,6 +40,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
     if getattr(args, "date_from", None) and args.date_to < args.date_from:
         raise UserError(f"--to {args.date_to} is before --from {args.date_from}")
+    existing_lake(settings_from_args(args))  # a mistyped --lake is one line, not a failed flow run that pages
     summary = detect_flow(
         lake=args.lake,
         watchlist=absolute(args.watchlist),

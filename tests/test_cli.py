@@ -118,6 +118,15 @@ def test_format_detect_summary_with_nothing_new_is_one_line_plus_warnings():
     assert format_detect_summary(summary).splitlines()[1] == "  warning: /a.csv:2: expired before 2026-11-27, ignored"
 
 
+def test_cli_detect_on_a_lake_that_does_not_exist_is_one_line_before_any_flow_runs(cli_env, tmp_path, capsys):
+    rc = main(["--config", str(cli_env), "detect", "--lake", str(tmp_path / "nowhere")])
+    assert rc == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"enumwatch: no lake at {tmp_path / 'nowhere'} (run 'enumwatch ingest' first or pass --lake)"
+    ]
+    assert not (tmp_path / "alerts").exists()  # no failed flow run, so no page
+
+
 def test_cli_sql_without_a_lake_exits_non_zero_with_one_line(cli_env, tmp_path, capsys):
     rc = main(["--config", str(cli_env), "sql", "SELECT 1", "--lake", str(tmp_path / "nowhere")])
     out, err = capsys.readouterr()

@@ -42,8 +42,14 @@ def test_scheduled_ingest_and_detect_over_an_empty_incoming_dir_succeed_and_say_
     from pipelines.ingest import ingest_flow
 
     tmp_path, config, source = env
+    (source / "again").symlink_to(source, target_is_directory=True)  # a loop: must neither hang nor be silent
+    (source / "gone.jsonl").symlink_to(tmp_path / "rotated-away.jsonl")
     ingested = ingest_flow(source=str(source), config=str(config))  # what ingest-incremental runs
     assert (ingested["files"], ingested["lines"]) == (0, 0)
+    assert ingested["files_unreadable"] == [f"{source / 'gone.jsonl'} (broken symbolic link)"]
+    assert [w for w in ingested["warnings"] if "walked once" in w] == [
+        f"{source / 'again'} leads back to {source} (a symbolic link loop or a second link): walked once"
+    ]
     detected = detect_flow(config=str(config))  # what detect-hourly runs: no requests table yet
     assert (detected["tables"], detected["dates"]) == ({}, [])
 
