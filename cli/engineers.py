@@ -41,6 +41,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
     if getattr(args, "date_from", None) and args.date_to < args.date_from:
         raise UserError(f"--to {args.date_to} is before --from {args.date_from}")
+    existing_lake(settings_from_args(args))  # a mistyped --lake is one line, not a failed flow run that pages
     summary = detect_flow(
         lake=args.lake,
         watchlist=absolute(args.watchlist),
@@ -73,6 +74,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(format_summary(result["ingest"]))
     if result["detect"].get("data_docs"):
         print(f"detect data docs: {result['detect']['data_docs']}")
+    if not result["detect"]["tables"]:
+        print(format_detect_summary(result["detect"]))
+        if not result["ingest"]["files"] and not result["detect"]["dates"]:
+            return 0  # nothing ingested, nothing detected: there are no new flags to show
     args.json, args.min_severity, args.shadow = False, "low", False
     return cmd_flagged(args)
 

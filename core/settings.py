@@ -102,6 +102,8 @@ class Settings:
     docs_dir: Path | None = None
     docs_keep_runs: int = 50
     maintenance: MaintenanceSettings = field(default_factory=MaintenanceSettings)
+    # What the config file said that was read leniently or ignored; the flows log it, naming the file.
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def docs_root(self) -> Path:
         """Where the per-run Data Docs sites go: docs_dir, else `_docs` in the lake root."""
@@ -131,14 +133,57 @@ def _parse_time(value: str, key: str, source: Path) -> datetime:
     return parsed.astimezone(timezone.utc)
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path, warnings: list[str] | None = None) -> dict[str, Any]:
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        data = path.read_bytes()
     except FileNotFoundError as exc:
         raise ConfigError(f"config file not found: {path}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
+    if data.startswith(b"\xef\xbb\xbf"):  # TOML forbids it, but editors on Windows add it
+        data = data[3:]
+        if warnings is not None:
+            warnings.append(f"{path}:1: UTF-8 byte-order mark ignored")
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+
+
+def _check_types(defaults: Mapping[str, Any], given: Mapping[str, Any], source: Path, warnings: list[str]) -> None:
+    """Compare a config file with the defaults: unknown keys warn, a value of the wrong kind is refused.
+
+    A misspelt key would otherwise be ignored without a word, and `keep_versions = "two"` would end
+    in a ValueError traceback instead of one line naming the setting.
+    """
+
+    def walk(default: Mapping[str, Any], value: Mapping[str, Any], prefix: str) -> None:
+        for key, got in value.items():
+            name = f"{prefix}{key}"
+            if key not in default:
+                warnings.append(f"{source}: unknown setting '{name}' ignored")
+                continue
+            want = default[key]
+            if isinstance(want, Mapping):
+                if not isinstance(got, Mapping):
+                    raise ConfigError(f"{source}: '{name}' must be a table ([{name}]), not {got!r}")
+                walk(want, got, f"{name}.")
+            elif isinstance(want, (int, float)) and not isinstance(want, bool):
+                if isinstance(got, bool) or not isinstance(got, (int, float, str)):
+                    raise ConfigError(f"{source}: '{name}' must be a number, not {got!r}")
+                if isinstance(got, str):
+                    try:
+                        float(got)
+                    except ValueError:
+                        raise ConfigError(f"{source}: '{name}' must be a number, not {got!r}") from None
+                    warnings.append(f"{source}: '{name}' is a quoted number {got!r}; read as a number")
+            elif isinstance(want, str) and not isinstance(got, str):
+                raise ConfigError(f"{source}: '{name}' must be a quoted string, not {got!r}")
+
+    walk(defaults, given, "")
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -222,9 +267,12 @@ def load_settings(config: Path | None = None, env: Mapping[str, str] | None = No
     env = os.environ if env is None else env
     raw = _read_toml(DEFAULT_CONFIG)
     source = DEFAULT_CONFIG
+    warnings: list[str] = []
     config = config or (Path(env["ENUMWATCH_CONFIG"]) if env.get("ENUMWATCH_CONFIG") else None)
     if config is not None:
-        raw = _merge(raw, _read_toml(config))
+        given = _read_toml(config, warnings)
+        _check_types(raw, given, config, warnings)
+        raw = _merge(raw, given)
         source = config
     warn = float(_get(raw, "ingest.quarantine_warn_share", source))
     fail = float(_get(raw, "ingest.quarantine_fail_share", source))
@@ -253,4 +301,5 @@ def load_settings(config: Path | None = None, env: Mapping[str, str] | None = No
         docs_dir=Path(docs_path).expanduser() if docs_path else None,
         docs_keep_runs=int(_get(raw, "data_docs.keep_runs", source)),
         maintenance=_maintenance_settings(raw, source),
+        warnings=tuple(warnings),
     )

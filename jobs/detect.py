@@ -180,17 +180,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path)
     args = parser.parse_args(argv)
     settings = load_settings(args.config).with_overrides(lake=args.lake)
+    now = datetime.now(timezone.utc)
+    warnings = [*settings.warnings]
+    rules, allowed = load_rules(args.rules, warnings), load_allowlist(args.allowlist, now.date(), warnings)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     spark = get_spark(settings, "enumwatch-detect")
     lake = Lake(settings.lake)
-    now = datetime.now(timezone.utc)
     requests = lake.read(spark, "requests")
     scope, _ = plan(requests, set(), "full")
     counts = stage(
         spark,
         requests,
         {name: lake.read(spark, name) for name in PARTITIONED[:3]},
-        load_rules(args.rules),
-        load_allowlist(args.allowlist, now.date()),
+        rules,
+        allowed,
         scope=scope,
         run_id=args.run_id,
         detected_at=now,

@@ -153,8 +153,12 @@ def main(argv: list[str] | None = None) -> int:
         ingest_date=now.date(),
     )
     files = [line for line in args.files_from.read_text(encoding="utf-8").splitlines() if line]
+    warnings = [*settings.warnings]
+    entries = load_watchlist(args.watchlist, key, warnings)  # refused before Spark starts
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     spark = get_spark(settings, "enumwatch-ingest")
-    counts = stage(spark, files, job, load_watchlist(args.watchlist, key), args.staging)
+    counts = stage(spark, files, job, entries, args.staging)
     json.dump(counts, sys.stdout, default=str)
     return 0
 

@@ -87,11 +87,14 @@ def report_failures(verdicts: list[Verdict], logger: Any) -> None:
 
 
 def raise_if_failed(verdicts: list[Verdict], what: str, data_docs: str | None = None) -> None:
-    """Raise QualityGateError naming every failed critical expectation (and where the Data Docs are)."""
+    """Raise QualityGateError naming every failed critical expectation (and where the Data Docs are).
+
+    One line, as every error a person can fix: the CLI prints it as is, and a page quotes it.
+    """
     failed = [v.describe() for v in verdicts if not v.success and v.severity == "critical"]
     if failed:
-        where = f"\n  data docs: {data_docs}" if data_docs else ""
-        raise QualityGateError(f"{what} not published; critical expectations failed:\n  " + "\n  ".join(failed) + where)
+        where = f" (data docs: {data_docs})" if data_docs else ""
+        raise QualityGateError(f"{what} not published; critical expectations failed: " + "; ".join(failed) + where)
 
 
 def load_suite(name: str) -> dict[str, Any]:

@@ -19,12 +19,13 @@ from prefect.cache_policies import NO_CACHE
 from pyspark.sql import functions as F
 
 from core.allowlist import load_allowlist
+from core.errors import UserError
 from core.lake import Lake
 from core.rules import load_rules
 from core.settings import Settings, load_settings
 from jobs import detect as detect_job
 from jobs.detect import Scope
-from jobs.quality import QualityGateError, Verdict, gate_passed, raise_if_failed, report_failures, validate
+from jobs.quality import Verdict, gate_passed, raise_if_failed, report_failures, validate
 from jobs.session import get_spark
 from pipelines.alerts import alerts_flow, notify_failure
 from pipelines.data_docs import data_docs
@@ -151,21 +152,33 @@ def detect_flow(
     started = time.monotonic()
     settings = load_settings(Path(config) if config else None).with_overrides(lake=Path(lake) if lake else None)
     store = Lake(settings.lake, settings.keep_versions)
-    if not store.path("requests").exists():
-        raise QualityGateError(f"{store.root}: no requests table yet; run 'enumwatch ingest' first")
+    if not store.root.exists():
+        raise UserError(f"no lake at {store.root} (run 'enumwatch ingest' first or pass --lake)")
     mode = "backfill" if backfill_from else "full" if full else "incremental"
     run_id = new_run_id("detect")
     now = datetime.now(timezone.utc)
+    logger = get_run_logger()
+    # The rules and the allowlist are read before the lock: a file that cannot be used stops the run
+    # with one line before anything is computed, and what was read leniently is said once, here.
+    warnings = [*settings.warnings]
+    load_rules(Path(rules) if rules else None, warnings)
+    load_allowlist(Path(allowlist) if allowlist else None, now.date(), warnings)
+    for warning in warnings:
+        logger.warning(warning)
     verdicts: list[Verdict] = []
     counts: dict = {}
     docs: str | None = None
+    scope = Scope(mode, [], [])
     with store.lock():
         store.recover()
         if watchlist:
             store.remember_watchlist(Path(watchlist))
-        scope, runs = plan_scope(
-            settings, mode, (backfill_from, backfill_to or backfill_from) if backfill_from else None
-        )
+        if store.path("requests").exists():
+            scope, runs = plan_scope(
+                settings, mode, (backfill_from, backfill_to or backfill_from) if backfill_from else None
+            )
+        else:  # a lake whose ingests have found no files yet: nothing to detect is not a failure
+            logger.info("no requests table yet: nothing new to detect")
         if scope.dates:
             counts = build_tables(run_id, settings, scope, rules, allowlist, now)
             verdicts = validate_tables(run_id, settings, scope, allowlist, now)
@@ -180,6 +193,7 @@ def detect_flow(
         "mode": mode,
         "dates": [d.isoformat() for d in scope.dates],
         "tables": counts,
+        "warnings": warnings,
         "seconds": round(time.monotonic() - started, 1),
         "data_docs": docs,
     }

@@ -50,9 +50,12 @@ def discover(source: str, fmt: str, settings: Settings, reingest: bool) -> Plan:
     """List the source and decide what to ingest; refuse files whose content changed."""
     logger = get_run_logger()
     lake = Lake(settings.lake, settings.keep_versions)
-    files, skipped = list_files(Path(source), fmt, exclude=lake.root)
+    listing = list_files(Path(source), fmt, exclude=lake.root)
+    files, skipped = listing.found, listing.skipped
     result = plan(files, _ingested(lake), reingest=reingest)
-    result.skipped = skipped
+    result.skipped, result.notes = skipped, listing.notes
+    for note in listing.notes:
+        logger.warning(note)
     for path, why in result.unreadable:
         logger.warning("unreadable file skipped: %s (%s)", path, why)
     if skipped:
@@ -89,7 +92,7 @@ def parse_files(run_id: str, fmt: str, files: list[str], settings: Settings, wat
         max_event_time=now + settings.max_future_skew,
         ingest_date=now.date(),
     )
-    entries = load_watchlist(Path(watchlist) if watchlist else None, key)
+    entries = load_watchlist(Path(watchlist) if watchlist else None, key)  # its warnings were logged by the flow
     logger.info(
         "parsing %d files with Spark (%s), watchlist of %d names", len(files), settings.spark_master, len(entries)
     )
@@ -238,7 +241,16 @@ def ingest_flow(
     store = Lake(settings.lake, settings.keep_versions)
     run_id = new_run_id("ingest")
     logger = get_run_logger()
-    store.open(fingerprint(load_key(settings)))
+    key = load_key(settings)
+    # An unusable watchlist stops the run here, before any log line is read: every request is marked
+    # against the same list, and the files stay in the source for the next run (README: watchlist).
+    warnings = [*settings.warnings]
+    watched = load_watchlist(Path(watchlist) if watchlist else None, key, warnings)
+    for warning in warnings:
+        logger.warning(warning)
+    if watchlist:
+        logger.info("watchlist %s: %d names", watchlist, len(watched))
+    store.open(fingerprint(key))
     with store.lock():
         if store.recover():
             logger.warning("finished a publish that an earlier run left half done")
@@ -258,6 +270,7 @@ def ingest_flow(
         store.recover()  # drops this run's staging
     summary = {
         "run_id": run_id,
+        "source": source,
         "lake": str(store.root),
         "files": len(found.to_ingest),
         "files_already_ingested": len(found.unchanged),
@@ -268,7 +281,11 @@ def ingest_flow(
         "parsed": sum(c["lines_parsed"] for c in counts),
         "quarantined": sum(c["lines_quarantined"] for c in counts),
         "blank": sum(c["lines_blank"] for c in counts),
-        "warnings": [v.describe() for v in verdicts if not v.success and v.severity != "critical"],
+        "warnings": [
+            *warnings,
+            *found.notes,
+            *(v.describe() for v in verdicts if not v.success and v.severity != "critical"),
+        ],
         "seconds": round(time.monotonic() - started, 1),
         "data_docs": docs,
     }
