@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from cli import analysts, engineers, oncall
+from core import faults
 from core.allowlist import AllowlistError
 from core.discovery import SourceError
 from core.errors import UserError
@@ -65,6 +66,7 @@ def _fixable() -> tuple[type[BaseException], ...]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `enumwatch` console script."""
     _quiet_prefect_defaults()
+    faults.arm(os.environ.get("ENUMWATCH_FAULT"))  # crash tests only: kill -9 at a named point (core/faults)
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

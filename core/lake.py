@@ -163,6 +163,25 @@ class Lake:
         finally:
             os.close(fd)
 
+    @contextmanager
+    def storage_errors(self) -> Iterator[None]:
+        """Under the lock: a full or read-only disk ends the run in one line, with this run's staging removed."""
+        try:
+            yield
+        except Exception as exc:
+            why = storage_failure(exc)
+            if why is None:
+                raise
+            shutil.rmtree(self.staging_root, ignore_errors=True)  # give the space back at once
+            state = (
+                "its publish was already committed and the next run finishes it"
+                if self.journal.exists()
+                else "the published tables are as they were"
+            )
+            raise LakeError(
+                f"{self.root}: {why} while this run was writing; {state}; free space and run again"
+            ) from exc
+
     # --- recovery and cleaning -----------------------------------------------------------------
     def recover(self) -> bool:
         """Under the lock: finish a publish cut short after its journal, drop staging and crashed runs' leftovers."""

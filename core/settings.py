@@ -80,6 +80,8 @@ class Settings:
     # GX Data Docs sites, one per run: [data_docs] path, else <lake>/_docs.
     docs_dir: Path | None = None
     docs_keep_runs: int = 50
+    # How long a writer waits for another run's lake lock before it fails ([lake] lock_wait_seconds).
+    lock_wait_seconds: float = 1800.0
 
     def docs_root(self) -> Path:
         """Where the per-run Data Docs sites go: docs_dir, else `_docs` in the lake root."""
@@ -191,4 +193,5 @@ def load_settings(config: Path | None = None, env: Mapping[str, str] | None = No
         alerts=_alert_settings(raw, source, env),
         docs_dir=Path(docs_path).expanduser() if docs_path else None,
         docs_keep_runs=int(_get(raw, "data_docs.keep_runs", source)),
+        lock_wait_seconds=float(_get(raw, "lake.lock_wait_seconds", source)),
     )

@@ -18,10 +18,12 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pyspark.sql import functions as F
 
+from core import faults
 from core.allowlist import load_allowlist
 from core.lake import Lake
 from core.rules import load_rules
 from core.settings import Settings, load_settings
+from delivery import outbox
 from jobs import detect as detect_job
 from jobs.detect import Scope
 from jobs.quality import QualityGateError, Verdict, gate_passed, raise_if_failed, report_failures, validate
@@ -133,6 +135,7 @@ def publish_tables(
         row = [(run_id, scope.mode, now, runs, scope.dates, scope.window_ends)]
         spark.createDataFrame(row, DETECT_RUNS.spark_schema()).coalesce(1).write.parquet(str(staging / "detect_runs"))
         versions["detect_runs"] = lake.build_version("detect_runs", run_id, add=[staging / "detect_runs"])
+        outbox.owe_alerts(lake, run_id)  # before the publish: a run killed after it still gets its alerts
     lake.publish(run_id, versions)
 
 
@@ -159,7 +162,7 @@ def detect_flow(
     verdicts: list[Verdict] = []
     counts: dict = {}
     docs: str | None = None
-    with store.lock():
+    with store.lock(settings.lock_wait_seconds, run_id, get_run_logger().warning), store.storage_errors():
         store.recover()
         if watchlist:
             store.remember_watchlist(Path(watchlist))
@@ -173,6 +176,7 @@ def detect_flow(
             docs = data_docs(run_id, settings)
         store.recover()
     raise_if_failed(verdicts, "detection", docs)
+    faults.point("detect.published")
     alerts_flow(detect_run_id=run_id, lake=lake, config=config)  # after the publish and outside the lake lock
     return {
         "run_id": run_id,
