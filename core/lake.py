@@ -112,8 +112,13 @@ class Lake:
         The holder writes its run id, pid, host and start time into the lock file, so a waiter (and
         `enumwatch status`) can say who it waits for. The lock is an flock: a killed holder frees it.
         """
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # a read-only or full lake: say so in one line
+            raise LakeError(
+                f"{self.lock_file}: cannot take the lake lock: {storage_failure(exc) or exc.strerror}"
+            ) from exc
         try:
             deadline, told = time.monotonic() + wait_s, 0.0
             while True:
