@@ -130,9 +130,11 @@ def build(
             os.link(current / Path(*rel), target / Path(*rel))
     _move_in([(src, Path(*rel)) for src, rel in new_loose], target, target)
     for rel in sorted(set(old_leaves) | set(new_leaves)):
+        old = old_leaves.get(rel) if not _dropped(rel, drop) else None
+        if old is None and rel not in new_leaves:
+            continue  # dropped, and nothing new for it
         link = target / Path(*rel)
         link.parent.mkdir(parents=True, exist_ok=True)
-        old = old_leaves.get(rel) if not _dropped(rel, drop) else None
         if isinstance(old, str) and rel not in new_leaves:
             os.symlink(old, link)  # unchanged: the same part, and the same relative path to it
             continue

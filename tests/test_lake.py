@@ -83,6 +83,7 @@ def test_build_version_keeps_current_files_as_hard_links_and_drops_named_partiti
     )
     after = lake.current("requests")
     assert _files(after) == {"event_date=2026-11-02/b.parquet": b"b", "event_date=2026-11-02/c.parquet": b"c"}
+    assert not (after / "event_date=2026-11-01").exists()  # gone, not left as an empty partition
     assert (after / "event_date=2026-11-02/b.parquet").stat().st_ino == (
         before / "event_date=2026-11-02/b.parquet"
     ).stat().st_ino
