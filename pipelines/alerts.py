@@ -170,9 +170,11 @@ def raise_alerts(run_id: str, settings: Settings, detect_run_id: str | None, now
     known = {a["alert_id"] for a in history}
     new: list[dict] = []
     flags: list[dict] = []
+    seen_flags = 0
     suppressed: list[dict] = []
     for run in [*owed, detect_run_id]:
         flags = outbox.read_flags(lake, run)
+        seen_flags += len(flags)
         decided, suppressed_now = outbox.decide(flags, history + new, now, settings.alerts)
         raised = [outbox.build_alert(f, why, prev, now) for f, why, prev in decided]
         new += [a for a in raised if a["alert_id"] not in known]  # the same detection run raised twice
@@ -184,10 +186,10 @@ def raise_alerts(run_id: str, settings: Settings, detect_run_id: str | None, now
     faults.point("alerts.raised")
     if owed:
         _logger().warning("took up the alerts of %d detection runs cut short: %s", len(owed), ", ".join(owed))
-    _logger().info("%d flags: %d new alerts, %d suppressed", len(flags), len(new), len(suppressed))
+    _logger().info("%d flags: %d new alerts, %d suppressed", seen_flags, len(new), len(suppressed))
     return {
         "detect_run_id": flags[0]["detect_run_id"] if flags else detect_run_id,
-        "flags": len(flags),
+        "flags": seen_flags,
         "new": [a["alert_id"] for a in new],
         "suppressed": len(suppressed),
     }
