@@ -145,8 +145,19 @@ def _gone(group: int) -> None:
     raise AssertionError(f"process group {group} outlived its kill -9")
 
 
-def _staging(pattern: str):
-    return lambda lake: any((lake / "_staging").glob(pattern))
+def _spark_writing(files: bool):
+    """A trigger: Spark's staging write job has begun (its first stage is reading the source), or its
+    tasks are writing Parquet files not yet committed. Spark sets up `.spark-staging-*` (dynamic
+    partition overwrite) or `_temporary` when the job starts, and its tasks write into it."""
+
+    def check(lake: Path) -> bool:
+        for folder, _dirs, names in os.walk(lake / "_staging"):
+            uncommitted = ".spark-staging" in folder or "_temporary" in folder
+            if uncommitted and (not files or any(n.startswith("part-") for n in names)):
+                return True
+        return False
+
+    return check
 
 
 @pytest.fixture(scope="module")
@@ -177,10 +188,8 @@ def crashes(prefect_harness, spark, tmp_path_factory):
                           "staging": sorted(p.name for p in (lake / "_staging").glob("*")) if lake.exists() else [],
                           "counts": readable_everywhere(spark, lake) if lake.exists() else {}}  # fmt: skip
 
-        # Spark's write job sets up `_temporary` before its first stage reads the source; its tasks
-        # then write their files under `_temporary/0/_temporary/<attempt>/`.
-        note("reading", run(*ingest, kill_when=_staging("ingest-*/requests/_temporary")))
-        note("writing staging", run(*ingest, kill_when=_staging("ingest-*/*/_temporary/0/_temporary/*/*")))
+        note("reading", run(*ingest, kill_when=_spark_writing(files=False)))
+        note("writing staging", run(*ingest, kill_when=_spark_writing(files=True)))
         note("publish", run(*ingest, fault="publish.swapped.requests"))
         note("ingest recovery", run(*ingest))
         seen["after ingest"] = {t: table_rows(lake, t) for t in ("requests", "quarantine", "ingest_manifest")}
