@@ -19,6 +19,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from publish import bench_publish  # bench/publish.py, beside this script
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 BIN = Path(sys.executable).parent
@@ -168,7 +170,7 @@ def bench_end_to_end(days: int, scale: float, work: Path, env: dict[str, str]) -
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen benchmark suites and append their figures to bench/results.md."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", choices=("ingest", "e2e", "all"), default="all")
+    parser.add_argument("--suite", choices=("ingest", "e2e", "publish", "all"), default="all")
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--ingest-scale", type=float, default=10.0, help="10 gives about 1.4M lines")
     parser.add_argument("--e2e-scale", type=float, default=1.0, help="x1 and x10 of this scale are run")
@@ -188,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         report += bench_ingest(args.days, args.ingest_scale, work, env)
     if args.suite in ("e2e", "all"):
         report += bench_end_to_end(args.days, args.e2e_scale, work, env)
+    if args.suite in ("publish", "all"):
+        report += bench_publish(work)
     with args.out.open("a", encoding="utf-8") as fh:
         fh.write(report)
     print(report)

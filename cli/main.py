@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cli import analysts, engineers, oncall
 from cli.errorlog import hold_prefect_errors, write_error_file
+from core import faults
 from core.allowlist import AllowlistError
 from core.discovery import SourceError
 from core.errors import UserError
@@ -72,6 +73,7 @@ def _fixable() -> tuple[type[BaseException], ...]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `enumwatch` console script."""
     _quiet_prefect_defaults()
+    faults.arm(os.environ.get("ENUMWATCH_FAULT"))  # crash tests only: kill -9 at a named point (core/faults)
     args = build_parser().parse_args(argv)
     with hold_prefect_errors(args.command in FLOW_COMMANDS and not args.verbose) as held:
         try:

@@ -42,7 +42,7 @@ def partitions(version: Path | None) -> list[Partition]:
         folder = stack.pop()
         with os.scandir(folder) as entries:
             for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
+                if entry.is_dir():  # partition links (core/versions) are followed
                     stack.append(Path(entry.path))
                 elif entry.name.endswith(".parquet") and not entry.name.startswith(("_", ".")):
                     found.setdefault(Path(folder).relative_to(version).as_posix(), []).append(entry)

@@ -104,6 +104,8 @@ class Settings:
     maintenance: MaintenanceSettings = field(default_factory=MaintenanceSettings)
     # What the config file said that was read leniently or ignored; the flows log it, naming the file.
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    # How long a writer waits for another run's lake lock before it fails ([lake] lock_wait_seconds).
+    lock_wait_seconds: float = 1800.0
 
     def docs_root(self) -> Path:
         """Where the per-run Data Docs sites go: docs_dir, else `_docs` in the lake root."""
@@ -302,4 +304,5 @@ def load_settings(config: Path | None = None, env: Mapping[str, str] | None = No
         docs_keep_runs=int(_get(raw, "data_docs.keep_runs", source)),
         maintenance=_maintenance_settings(raw, source),
         warnings=tuple(warnings),
+        lock_wait_seconds=float(_get(raw, "lake.lock_wait_seconds", source)),
     )

@@ -3,15 +3,13 @@
 It reads files only (the lock, the journal, staging, table versions, a few small tables and the
 alerts heartbeat) with pyarrow and os, starts neither Spark nor Prefect, and takes no lock, so it
 answers in about a second even while a run holds the lake. The lock holder is read defensively: a
-lock file holding JSON (run_id, pid, host, started_at) is shown as is; otherwise a non-blocking
-shared flock tells whether a writer holds it, and the file's modification time since when.
+lock file holding JSON (run_id, pid, host, since: what `Lake.lock` writes) is shown as is; a writer
+that wrote no note is still seen through a non-blocking shared flock, since the file's modification time.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,27 +42,13 @@ def _parse_time(value) -> datetime | None:
 
 def lock_state(lake: Lake, now: datetime) -> dict:
     """Whether a writer holds the lake lock, who (when the lock file says), and since when."""
-    path = lake.root / ".lock"
     state = {"held": False, "holder": None, "since": None, "minutes": None}
-    if not path.exists():
+    note = lake.lock_holder()  # None: free; {}: held by a writer that wrote no note
+    if note is None:
         return state
-    fd = os.open(path, os.O_RDONLY)  # never "w": that would wipe the holder's note
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-    except BlockingIOError:
-        state["held"] = True
-    finally:
-        os.close(fd)
-    if not state["held"]:
-        return state
-    try:
-        holder = json.loads(path.read_text(errors="replace") or "null")
-    except ValueError:
-        holder = None
-    holder = {k: holder.get(k) for k in ("run_id", "pid", "host", "started_at")} if isinstance(holder, dict) else None
-    since = (_parse_time(holder["started_at"]) if holder and holder.get("started_at") else None) or _mtime(path)
-    state.update(holder=holder, since=since, minutes=_minutes(since, now))
+    holder = {k: note.get(k) for k in ("run_id", "pid", "host", "since")} if note else None
+    since = (_parse_time(holder["since"]) if holder and holder.get("since") else None) or _mtime(lake.lock_file)
+    state.update(held=True, holder=holder, since=since, minutes=_minutes(since, now))
     return state
 
 

@@ -18,11 +18,13 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pyspark.sql import functions as F
 
+from core import faults
 from core.allowlist import load_allowlist
 from core.errors import UserError
 from core.lake import Lake
 from core.rules import load_rules
 from core.settings import Settings, load_settings
+from delivery import outbox
 from jobs import detect as detect_job
 from jobs.detect import Scope
 from jobs.quality import Verdict, gate_passed, raise_if_failed, report_failures, validate
@@ -134,6 +136,7 @@ def publish_tables(
         row = [(run_id, scope.mode, now, runs, scope.dates, scope.window_ends)]
         spark.createDataFrame(row, DETECT_RUNS.spark_schema()).coalesce(1).write.parquet(str(staging / "detect_runs"))
         versions["detect_runs"] = lake.build_version("detect_runs", run_id, add=[staging / "detect_runs"])
+        outbox.owe_alerts(lake, run_id)  # before the publish: a run killed after it still gets its alerts
     lake.publish(run_id, versions)
 
 
@@ -169,7 +172,7 @@ def detect_flow(
     counts: dict = {}
     docs: str | None = None
     scope = Scope(mode, [], [])
-    with store.lock():
+    with store.lock(settings.lock_wait_seconds, run_id, logger.warning), store.storage_errors():
         store.recover()
         if watchlist:
             store.remember_watchlist(Path(watchlist))
@@ -186,6 +189,7 @@ def detect_flow(
             docs = data_docs(run_id, settings)
         store.recover()
     raise_if_failed(verdicts, "detection", docs)
+    faults.point("detect.published")
     alerts_flow(detect_run_id=run_id, lake=lake, config=config)  # after the publish and outside the lake lock
     return {
         "run_id": run_id,

@@ -18,6 +18,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pyspark.sql import functions as F
 
+from core import faults
 from core.discovery import Plan, SourceError, list_files, plan
 from core.lake import Lake
 from core.pseudonym import fingerprint, load_key
@@ -251,7 +252,7 @@ def ingest_flow(
     if watchlist:
         logger.info("watchlist %s: %d names", watchlist, len(watched))
     store.open(fingerprint(key))
-    with store.lock():
+    with store.lock(settings.lock_wait_seconds, run_id, logger.warning), store.storage_errors():
         if store.recover():
             logger.warning("finished a publish that an earlier run left half done")
         if watchlist:
@@ -263,6 +264,7 @@ def ingest_flow(
         if found.to_ingest:
             files = [f.path for f in found.to_ingest]
             counts = parse_files(run_id, fmt, files, settings, watchlist)
+            faults.point("ingest.staged")
             dropped = rewrite_replaced(run_id, [f.path for f in found.replace], settings) if found.replace else {}
             verdicts = validate_staged(run_id, counts, settings)
             publish(run_id, fmt, found, counts, dropped, verdicts, settings)

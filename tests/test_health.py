@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
@@ -66,7 +67,7 @@ def test_status_of_a_healthy_lake_has_no_problems_and_every_fact(settings, lake)
 def test_status_shows_the_lock_holder_from_the_lock_file_and_pages_when_held_too_long(settings, lake):
     started = NOW - timedelta(hours=3)
     with lake.lock():
-        note = {"run_id": "ingest-1", "pid": 4242, "host": "worker-1", "started_at": started.isoformat()}
+        note = {"run_id": "ingest-1", "pid": 4242, "host": "worker-1", "since": started.isoformat()}
         (lake.root / ".lock").write_text(json.dumps(note))
         report = health.gather(settings, NOW)
     assert report["lock"] == {"held": True, "holder": note, "since": started, "minutes": 180.0}
@@ -77,7 +78,8 @@ def test_status_shows_the_lock_holder_from_the_lock_file_and_pages_when_held_too
 def test_status_tells_a_plain_flock_from_a_free_lock_file(settings, lake):
     (lake.root / ".lock").write_text("")
     assert health.gather(settings, NOW)["lock"]["held"] is False
-    with lake.lock():
+    with open(lake.root / ".lock") as fh:  # a writer that holds the flock but wrote no note
+        fcntl.flock(fh, fcntl.LOCK_EX)
         lock = health.gather(settings, NOW)["lock"]
     assert lock["held"] is True and lock["holder"] is None and lock["minutes"] is not None
 
