@@ -22,8 +22,9 @@ check-java:
 demo: $(STAMP) check-java
 	$(BIN)/enumwatch demo
 
+# One worker per core, a test module per worker (its module-scoped runs stay shared): see pyproject.toml.
 test: $(STAMP) check-java
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not spark and not flow and not slow"
