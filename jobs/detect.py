@@ -24,6 +24,7 @@ from jobs.campaigns import campaigns as find_campaigns
 from jobs.exposures import exposures
 from jobs.flags import all_hits, allow_frame, campaign_totals, entity_totals, flag, split_allowlisted
 from jobs.lookups import to_lookups
+from jobs.spans import span
 from jobs.windows import ENTITY, entity_hours, entity_prefix_hours, entity_windows, seven_day_ends
 from schemas import CAMPAIGNS, LAKE_TABLES, Table
 
@@ -67,7 +68,8 @@ def _write(df: DataFrame, table: Table, staging: Path) -> DataFrame:
     writer = df.transform(table.conform).write.mode("overwrite")
     if table.partition_by:
         writer = writer.partitionBy(*table.partition_by)
-    writer.parquet(path)
+    with span(df.sparkSession, f"detect:{table.name}"):
+        writer.parquet(path)
     return df.sparkSession.read.schema(table.spark_schema()).parquet(path)
 
 
@@ -133,10 +135,11 @@ def stage(
     _write(exposures(recent, keep).coalesce(1), t["exposures"], staging)
     # With the schema given, a table the run left empty (no campaigns, no allowlisted hits) counts 0
     # instead of failing schema inference on a directory without Parquet files.
-    return {
-        name: spark.read.schema(t[name].spark_schema()).parquet(str(staging / name)).count()
-        for name in DETECTION_TABLES
-    }
+    with span(spark, "detect:row counts"):
+        return {
+            name: spark.read.schema(t[name].spark_schema()).parquet(str(staging / name)).count()
+            for name in DETECTION_TABLES
+        }
 
 
 def plan(
@@ -150,9 +153,10 @@ def plan(
     pairs = requests.select("event_date", "ingest_run_id").distinct()
     if mode == "incremental":
         pairs = pairs.where(~F.col("ingest_run_id").isin(sorted(covered)))
-    rows = pairs.collect()  # one row per (date, ingest run): small
+    with span(requests.sparkSession, "detect:plan"):
+        rows = pairs.collect()  # one row per (date, ingest run): small
+        last = requests.agg(F.max("event_date")).first()[0]
     runs = sorted(covered | {r["ingest_run_id"] for r in rows})
-    last = requests.agg(F.max("event_date")).first()[0]
     if mode == "backfill":
         first_day, last_day = backfill
         dates = [first_day + timedelta(days=i) for i in range((last_day - first_day).days + 1)]

@@ -23,6 +23,7 @@ from jobs.columns import mask_free_text
 from jobs.parse import REASONS, classify
 from jobs.pseudonymize import pseudonymize, watchlist_frame
 from jobs.reader import read_lines
+from jobs.spans import span
 from schemas import QUARANTINE, REQUESTS
 
 QUARANTINE_LINE_CHARS = 512
@@ -105,13 +106,16 @@ def stage(
     lines = read_lines(spark, files, job.max_line_bytes)
     outcomes = build(lines, job, watchlist_frame(spark, watchlist)).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        requests_of(outcomes).repartition("event_date").write.mode("overwrite").partitionBy(
-            *REQUESTS.partition_by
-        ).parquet(str(staging / "requests"))
-        quarantine_of(outcomes, job.ingest_date).coalesce(1).write.mode("overwrite").partitionBy(
-            *QUARANTINE.partition_by
-        ).parquet(str(staging / "quarantine"))
-        counts = [row.asDict() for row in file_counts(outcomes).collect()]  # one row per file
+        with span(spark, "ingest:requests (read, parse, hash, write)"):
+            requests_of(outcomes).repartition("event_date").write.mode("overwrite").partitionBy(
+                *REQUESTS.partition_by
+            ).parquet(str(staging / "requests"))
+        with span(spark, "ingest:quarantine write"):
+            quarantine_of(outcomes, job.ingest_date).coalesce(1).write.mode("overwrite").partitionBy(
+                *QUARANTINE.partition_by
+            ).parquet(str(staging / "quarantine"))
+        with span(spark, "ingest:per-file counts"):
+            counts = [row.asDict() for row in file_counts(outcomes).collect()]  # one row per file
     finally:
         outcomes.unpersist()
     seen = {c["source_file"] for c in counts}

@@ -25,6 +25,8 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 
+from jobs.spans import span
+
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[1] / "expectations"
 _ONE_AT_A_TIME = threading.Lock()
 # Counts and percentages only, never sample values (see the module docstring). GX edits the dict it is
@@ -129,12 +131,13 @@ def validate(
 ) -> list[Verdict]:
     """Validate `df` with the named suite and return one verdict per expectation."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx
-    from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    with span(None, "gx:import"):  # seconds on the first validation of a process, nothing after
+        import great_expectations as gx
+        from great_expectations.core.run_identifier import RunIdentifier
+        from great_expectations.data_context.types.base import ProgressBarsConfig
 
     spec = load_suite(suite_name)
-    with _ONE_AT_A_TIME:
+    with _ONE_AT_A_TIME, span(df.sparkSession, f"gx:{stage}:{suite_name}"):
         run = _RUNS.get(run_id)
         if run is None:
             run = _RUNS[run_id] = _RunContext(gx.get_context(mode="ephemeral"))
@@ -182,7 +185,7 @@ def validate(
 
 def build_data_docs(run_id: str, site: Path) -> Path | None:
     """Render `run_id`'s validations as a Data Docs site in `site`; its index.html, or None if it validated nothing."""
-    with _ONE_AT_A_TIME:
+    with _ONE_AT_A_TIME, span(None, "gx:data docs"):
         run = _RUNS.pop(run_id, None)
         if run is None:
             return None

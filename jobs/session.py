@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 
 from pyspark.sql import SparkSession
 
 from core.settings import Settings
+from jobs.spans import record
 
 
 class JavaMissingError(RuntimeError):
@@ -50,6 +52,10 @@ def get_spark(
         builder = builder.enableHiveSupport()
     for key, value in (extra or {}).items():
         builder = builder.config(key, value)
+    started = time.time()
+    fresh = SparkSession.getActiveSession() is None
     spark = builder.getOrCreate()
+    if fresh:
+        record("spark:session start (JVM)", started, time.time())
     spark.sparkContext.setLogLevel("ERROR")
     return spark
