@@ -32,7 +32,7 @@ def get_spark(
         raise JavaMissingError(
             "Java not found: Spark needs Java 17 (Debian: apt-get install -y openjdk-17-jre-headless)"
         )
-    # Executors run our Python (the reader, the NFKC fold): the driver's interpreter unless told otherwise.
+    # Executors run our Python (the careful reader): the driver's interpreter unless told otherwise.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (
         SparkSession.builder.master(settings.spark_master)
