@@ -15,6 +15,8 @@ from datetime import date, datetime, timedelta, timezone
 from functools import reduce
 from pathlib import Path
 
+import pyarrow.parquet as pq
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -124,22 +126,27 @@ def stage(
     found = found.withColumn("detect_run_id", F.lit(run_id)).withColumn("detect_date", F.lit(detected_at.date()))
     found = _write(found.coalesce(1), CAMPAIGNS, staging)
     allowed = allow_frame(spark, allowlist)
-    hits = all_hits(windows, found, ruleset, allowed)
+    # Read twice (who was hit, then their flags): kept, not recomputed from every rule again.
+    hits = all_hits(windows, found, ruleset, allowed).persist(StorageLevel.MEMORY_AND_DISK)
     all_hours = published["entity_hours"].where(~_in_dates(scope.dates)).unionByName(hours)
     touched = all_hours.join(hits.select(*ENTITY).distinct(), ENTITY, "left_semi")
     totals = entity_totals(touched).unionByName(campaign_totals(found))
-    flags = flag(hits, totals, ruleset, run_id=run_id, detected_at=detected_at)
-    keep, audit = split_allowlisted(flags, allowed)
-    keep = _write(keep.coalesce(1), t["flagged_clients"], staging)
-    _write(audit.coalesce(1), t["allowlisted_hits"], staging)
+    # Computed once and split in two: each split alone would recompute every rule over the windows.
+    flags = flag(hits, totals, ruleset, run_id=run_id, detected_at=detected_at).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        keep, audit = split_allowlisted(flags, allowed)
+        keep = _write(keep.coalesce(1), t["flagged_clients"], staging)
+        _write(audit.coalesce(1), t["allowlisted_hits"], staging)
+    finally:
+        flags.unpersist()
+        hits.unpersist()
     _write(exposures(recent, keep).coalesce(1), t["exposures"], staging)
-    # With the schema given, a table the run left empty (no campaigns, no allowlisted hits) counts 0
-    # instead of failing schema inference on a directory without Parquet files.
-    with span(spark, "detect:row counts"):
-        return {
-            name: spark.read.schema(t[name].spark_schema()).parquet(str(staging / name)).count()
-            for name in DETECTION_TABLES
-        }
+    # From the Parquet footers: no Spark job per table; a table the run left empty has no files and counts 0.
+    return {name: _rows(staging / name) for name in DETECTION_TABLES}
+
+
+def _rows(path: Path) -> int:
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in path.rglob("*.parquet"))
 
 
 def plan(
