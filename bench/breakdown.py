@@ -63,24 +63,25 @@ def prefect_runs(prefect_home: Path, since: float) -> tuple[list[dict], list[dic
 def spark_events(events: Path) -> list[dict]:
     """Per application: its start, and its jobs with group and duration (seconds)."""
     apps = []
-    for log in sorted(p for p in events.glob("*") if p.is_file()):
+    # Spark 4 writes a directory per application (eventlog_v2_*) holding events_<n>_* files in order.
+    for folder in sorted(p for p in events.iterdir() if p.is_dir()):
         app: dict = {"start": None, "end": None, "jobs": {}}
-        with log.open(encoding="utf-8") as fh:
-            for line in fh:
-                ev = json.loads(line)
-                kind = ev.get("Event")
-                if kind == "SparkListenerApplicationStart":
-                    app["start"] = ev["Timestamp"] / 1000
-                elif kind == "SparkListenerApplicationEnd":
-                    app["end"] = ev["Timestamp"] / 1000
-                elif kind == "SparkListenerJobStart":
-                    props = ev.get("Properties") or {}
-                    app["jobs"][ev["Job ID"]] = {
-                        "group": props.get("spark.jobGroup.id") or "(no group: flow-level reads and writes)",
-                        "start": ev["Submission Time"] / 1000,
-                    }
-                elif kind == "SparkListenerJobEnd" and ev["Job ID"] in app["jobs"]:
-                    app["jobs"][ev["Job ID"]]["end"] = ev["Completion Time"] / 1000
+        logs = sorted(folder.glob("events_*"), key=lambda p: int(p.name.split("_")[1]))
+        for line in (line for log in logs for line in log.open(encoding="utf-8")):
+            ev = json.loads(line)
+            kind = ev.get("Event")
+            if kind == "SparkListenerApplicationStart":
+                app["start"] = ev["Timestamp"] / 1000
+            elif kind == "SparkListenerApplicationEnd":
+                app["end"] = ev["Timestamp"] / 1000
+            elif kind == "SparkListenerJobStart":
+                props = ev.get("Properties") or {}
+                app["jobs"][ev["Job ID"]] = {
+                    "group": props.get("spark.jobGroup.id") or "(no group: flow-level reads and writes)",
+                    "start": ev["Submission Time"] / 1000,
+                }
+            elif kind == "SparkListenerJobEnd" and ev["Job ID"] in app["jobs"]:
+                app["jobs"][ev["Job ID"]]["end"] = ev["Completion Time"] / 1000
         apps.append(app)
     return apps
 
@@ -95,7 +96,7 @@ def spans(path: Path) -> list[dict]:
 def _base(name: str) -> str:
     # Prefect task keys look like "parse_files-1a2b3c"; the table groups them by task.
     head, _, tail = name.rpartition("-")
-    return head if head and len(tail) >= 6 and all(c in "0123456789abcdef" for c in tail) else name
+    return head if head and len(tail) >= 3 and all(c in "0123456789abcdef" for c in tail) else name
 
 
 def breakdown(label: str, started: float, ended: float, prefect_home: Path, events: Path, span_file: Path) -> str:

@@ -221,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--scale", type=float, default=10.0, help="10 gives about 1.4M lines")
     parser.add_argument("--big", action="store_true", help="also the run at 10x the data (about 14M lines; long)")
+    parser.add_argument("--stages", action="store_true", help="also split the ingest job into read/parse/hash/write")
     parser.add_argument("--out", type=Path, default=HERE / "results.md")
     args = parser.parse_args(argv)
 
@@ -238,6 +239,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.suite in ("ingest", "all"):
         report += bench_ingest(b, args.days, args.scale)
+    if args.stages:
+        data, _, _ = dataset(args.days, args.scale, env)
+        print("timing the ingest job step by step (bench/ingest_stages.py) ...", flush=True)
+        table = subprocess.run(
+            [sys.executable, str(HERE / "ingest_stages.py"), str(data / "logs"), str(data / "watchlist.csv")],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        report += f"\n### The ingest Spark job step by step (cumulative runs, noop sink; `--stages`)\n\n{table}"
     if args.suite in ("run", "all"):
         text, r1, l1 = bench_run(b, args.days, args.scale, "x1")
         report += text
