@@ -68,7 +68,10 @@ def spark_events(events: Path) -> list[dict]:
         app: dict = {"start": None, "end": None, "jobs": {}}
         logs = sorted(folder.glob("events_*"), key=lambda p: int(p.name.split("_")[1]))
         for line in (line for log in logs for line in log.open(encoding="utf-8")):
-            ev = json.loads(line)
+            try:
+                ev = json.loads(line)
+            except ValueError:  # the last line of a log still being written (or of a killed process)
+                continue
             kind = ev.get("Event")
             if kind == "SparkListenerApplicationStart":
                 app["start"] = ev["Timestamp"] / 1000
