@@ -218,7 +218,8 @@ def read_lines(spark: SparkSession, files: list[str], max_line_bytes: int, *, fa
     `one_file_per_partition`, or their line numbers are wrong (the ingest job checks them).
     """
     quick = [f for f in files if spark_readable(f)] if fast else []
-    careful = [f for f in files if f not in set(quick)]
+    chosen = set(quick)
+    careful = [f for f in files if f not in chosen]
     frames = [_spark_text(spark, quick, max_line_bytes)] if quick else []
     if careful or not frames:
         frames.append(_careful(spark, careful, max_line_bytes))
