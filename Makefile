@@ -35,8 +35,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
+# BENCH_BIG=1 adds the run at 10x the data (about 14M lines; long); BENCH_STAGES=1 splits the ingest job
+# into read/parse/hash/write; BENCH_ARGS passes more (see bench/run.py).
 bench: $(STAMP) check-java
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(if $(BENCH_BIG),--big) $(if $(BENCH_STAGES),--stages) $(BENCH_ARGS)
 
 clean:
 	rm -rf lake demo bench/data bench/work spark-warehouse metastore_db derby.log

@@ -7,6 +7,7 @@ imported only when a command runs, so `enumwatch --help` answers at once.
 from __future__ import annotations
 
 import argparse
+import threading
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -17,12 +18,30 @@ from core.errors import UserError
 from schemas import LAKE_TABLES
 
 
+def prestart_spark(args: argparse.Namespace) -> None:
+    """Start the Spark session in the background while Prefect starts its temporary server.
+
+    Both take seconds and neither needs the other; the flow's own get_spark then finds the session
+    (or waits for it). A failure here is left for the flow to meet and report.
+    """
+    from jobs.session import get_spark
+
+    def start() -> None:
+        try:
+            get_spark(settings_from_args(args))
+        except Exception:  # noqa: BLE001,S110 - the flow's get_spark raises it again, with the one-line error
+            pass
+
+    threading.Thread(target=start, name="spark-prestart", daemon=True).start()
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Run the ingest flow and print its summary."""
     from pipelines.ingest import ingest_flow
 
     source = Path(args.source).absolute()
     require_source(source)
+    prestart_spark(args)
     summary = ingest_flow(
         source=str(source),
         fmt=args.format,
@@ -42,6 +61,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     if getattr(args, "date_from", None) and args.date_to < args.date_from:
         raise UserError(f"--to {args.date_to} is before --from {args.date_from}")
     existing_lake(settings_from_args(args))  # a mistyped --lake is one line, not a failed flow run that pages
+    prestart_spark(args)
     summary = detect_flow(
         lake=args.lake,
         watchlist=absolute(args.watchlist),
@@ -62,6 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     source = Path(args.source).absolute()
     require_source(source)
+    prestart_spark(args)
     result = run_flow(
         source=str(source),
         fmt=args.format,

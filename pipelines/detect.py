@@ -27,7 +27,14 @@ from core.settings import Settings, load_settings
 from delivery import outbox
 from jobs import detect as detect_job
 from jobs.detect import Scope
-from jobs.quality import Verdict, gate_passed, raise_if_failed, report_failures, validate
+from jobs.quality import (
+    Verdict,
+    gate_passed,
+    preload,
+    raise_if_failed,
+    report_failures,
+    validate,
+)
 from jobs.session import get_spark
 from pipelines.alerts import alerts_flow, notify_failure
 from pipelines.data_docs import data_docs
@@ -65,6 +72,7 @@ def build_tables(
     """Compute the detection tables for `scope` into the run's staging directory; return their row counts."""
     lake = Lake(settings.lake, settings.keep_versions)
     spark = get_spark(settings)
+    preload()  # GX's imports overlap the Spark jobs instead of following them
     get_run_logger().info("detecting over %s with rules %s", lake.path("requests"), rules or "config/rules.yaml")
     return detect_job.stage(
         spark,
@@ -92,7 +100,13 @@ def validate_tables(
         table = LAKE_TABLES[name]
         return spark.read.schema(table.spark_schema()).parquet(str(staging / name))
 
-    published = lake.read(spark, "lookups").where(~F.col("event_date").isin([F.lit(d) for d in scope.dates]))
+    # Only the dates this run's windows read: every cross-check below looks at nothing older, and an
+    # incremental run then scans days, not the whole history.
+    first, last = scope.context
+    published = lake.read(spark, "lookups").where(
+        F.col("event_date").between(F.lit(first), F.lit(last))
+        & ~F.col("event_date").isin([F.lit(d) for d in scope.dates])
+    )
     published.unionByName(staged("lookups")).createOrReplaceTempView("detect_lookups")
     allowed = load_allowlist(Path(allowlist) if allowlist else None, now.date())
     spark.createDataFrame(

@@ -25,7 +25,7 @@ from core.pseudonym import fingerprint, load_key
 from core.settings import Settings, load_settings
 from core.watchlist import load_watchlist
 from jobs.ingest import IngestJob, stage
-from jobs.quality import Verdict, gate_passed, raise_if_failed, report_failures, validate
+from jobs.quality import Verdict, gate_passed, preload, raise_if_failed, report_failures, validate
 from jobs.session import get_spark
 from pipelines.alerts import notify_failure
 from pipelines.data_docs import data_docs
@@ -98,6 +98,7 @@ def parse_files(run_id: str, fmt: str, files: list[str], settings: Settings, wat
         "parsing %d files with Spark (%s), watchlist of %d names", len(files), settings.spark_master, len(entries)
     )
     spark = get_spark(settings)
+    preload()  # GX's imports overlap the Spark job instead of following it
     return stage(spark, files, job, entries, lake.staging(run_id))
 
 
