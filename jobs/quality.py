@@ -156,7 +156,9 @@ def validate(
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
     spec = load_suite(suite_name)
-    with _ONE_AT_A_TIME, span(df.sparkSession, f"gx:{stage}:{suite_name}"):
+    # A pandas frame (the retention check's few rows, validated without Spark) gets a pandas source.
+    spark = isinstance(df, DataFrame)
+    with _ONE_AT_A_TIME, span(df.sparkSession if spark else None, f"gx:{stage}:{suite_name}"):
         run = _RUNS.get(run_id)
         if run is None:
             run = _RUNS[run_id] = _RunContext(gx.get_context(mode="ephemeral"))
@@ -165,8 +167,6 @@ def validate(
                 _RUNS.popitem(last=False)
         context = run.context
         unique = f"{stage}_{suite_name}_{uuid.uuid4().hex[:8]}"  # a run may validate one suite twice
-        # A pandas frame (the retention check's few rows, validated without Spark) gets a pandas source.
-        spark = isinstance(df, DataFrame)
         source = context.data_sources.add_spark(name=unique) if spark else context.data_sources.add_pandas(name=unique)
         asset = source.add_dataframe_asset(name=suite_name)
         batch = asset.add_batch_definition_whole_dataframe(name="whole")
