@@ -15,6 +15,7 @@ from schemas.detection import (
     EXPOSURES,
     FLAGGED_CLIENTS,
     LOOKUPS,
+    TARGETS,
 )
 from schemas.ingest import DQ_RESULTS, INGEST_MANIFEST, LINES, QUARANTINE, REQUESTS
 from schemas.table import Col, Table
@@ -35,6 +36,7 @@ LAKE_TABLES: dict[str, Table] = {
         CAMPAIGNS,
         ALLOWLISTED_HITS,
         EXPOSURES,
+        TARGETS,
         DETECT_RUNS,
         ALERTS,
     )
@@ -55,6 +57,7 @@ __all__ = [
     "CAMPAIGNS",
     "ALLOWLISTED_HITS",
     "EXPOSURES",
+    "TARGETS",
     "DETECT_RUNS",
     "ALERTS",
     "LINES",
