@@ -1,4 +1,4 @@
-"""The detection job: requests -> lookups -> entity_hours -> entity_windows -> campaigns -> flagged_clients.
+"""The detection job: requests -> lookups -> entity_hours -> entity_windows -> campaigns -> flagged_clients -> targets.
 
 Every intermediate table is written to the run's staging directory and read back before the next
 step, so each step starts from Parquet (short plans, no recomputation) and each table can be checked
@@ -24,6 +24,7 @@ from jobs.campaigns import campaigns as find_campaigns
 from jobs.exposures import exposures
 from jobs.flags import all_hits, allow_frame, campaign_totals, entity_totals, flag, split_allowlisted
 from jobs.lookups import to_lookups
+from jobs.targets import targets
 from jobs.windows import ENTITY, entity_hours, entity_prefix_hours, entity_windows, seven_day_ends
 from schemas import CAMPAIGNS, LAKE_TABLES, Table
 
@@ -36,9 +37,10 @@ DETECTION_TABLES = (
     "flagged_clients",
     "allowlisted_hits",
     "exposures",
+    "targets",
 )
 # Tables a run rewrites partition by partition (the dates it recomputes); the others gain the run's rows.
-PARTITIONED = ("lookups", "entity_hours", "entity_prefix_hours", "entity_windows")
+PARTITIONED = ("lookups", "entity_hours", "entity_prefix_hours", "entity_windows", "targets")
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ def stage(
     keep = _write(keep.coalesce(1), t["flagged_clients"], staging)
     _write(audit.coalesce(1), t["allowlisted_hits"], staging)
     _write(exposures(recent, keep).coalesce(1), t["exposures"], staging)
+    _write(targets(lookups, keep, ruleset, run_id).repartition("event_date"), t["targets"], staging)
     # With the schema given, a table the run left empty (no campaigns, no allowlisted hits) counts 0
     # instead of failing schema inference on a directory without Parquet files.
     return {
