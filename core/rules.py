@@ -114,6 +114,9 @@ class CampaignRule:
     min_hit_share: float = 0
     max_start_spread_hours: float | None = None
     start_gap_minutes: float = 30
+    # Which members a flag names: all of them, or only those that looked up a watchlist person (a
+    # split-list campaign's evidence; ordinary accounts that happen to share its links stay out).
+    evidence_members: str = "all"
 
     def minimums(self) -> dict[str, float]:
         """The group metrics (campaigns columns) this rule needs at least, when set."""
@@ -277,7 +280,17 @@ def load_rules(path: Path | None = None) -> RuleSet:
     return ruleset
 
 
-_CAMPAIGN_KEYS = {"name", "description", "severity", "enabled", "shadow", "link", "start_gap_minutes"}
+_CAMPAIGN_KEYS = {
+    "name",
+    "description",
+    "severity",
+    "enabled",
+    "shadow",
+    "link",
+    "start_gap_minutes",
+    "evidence_members",
+}
+EVIDENCE_MEMBERS = ("all", "watchlist")
 
 
 def _campaign(raw: dict[str, Any], where: str) -> CampaignRule:
@@ -304,6 +317,9 @@ def _campaign(raw: dict[str, Any], where: str) -> CampaignRule:
             raise RulesError(f"{where}: 'start_gap_minutes' must be positive")
     elif "start_gap_minutes" in raw:
         raise RulesError(f"{where}: 'start_gap_minutes' applies only to link user_agent_start")
+    if raw.get("evidence_members", "all") not in EVIDENCE_MEMBERS:
+        raise RulesError(f"{where}: 'evidence_members' must be one of {', '.join(EVIDENCE_MEMBERS)}")
+    values["evidence_members"] = raw.get("evidence_members", "all")
     if "min_distinct_ids" in values:
         values["min_distinct_ids"] = int(values["min_distinct_ids"])
     return CampaignRule(**common, link=raw["link"], **values)

@@ -93,6 +93,9 @@ def campaign_groups(lookups: DataFrame, rule: CampaignRule, lg_config_k: int) ->
     groups = members.groupBy(*link).agg(
         F.count(F.lit(1)).alias("n_members"),
         F.slice(F.sort_array(F.collect_list("client_id")), 1, MAX_MEMBERS).alias("members"),
+        F.slice(
+            F.sort_array(F.collect_list(F.when(F.col("member_watchlist") > 0, F.col("client_id")))), 1, MAX_MEMBERS
+        ).alias("watchlist_members"),
         F.sum("lookups").alias("lookups"),
         F.sum("hits").alias("hits"),
         F.hll_sketch_estimate(F.hll_union_agg("sketch", True)).alias("distinct_ids"),
@@ -142,7 +145,12 @@ def _condition(rule: CampaignRule) -> Column:
 
 
 def campaigns(lookups: DataFrame, rule: CampaignRule, lg_config_k: int) -> DataFrame:
-    """Campaign rows (without run columns) for groups that meet `rule`'s conditions."""
+    """Campaign rows (without run columns) for groups that meet `rule`'s conditions.
+
+    The figures describe the whole group; `members` names the accounts the rule holds as evidence
+    (`evidence_members`: all, or those that looked up a watchlist person).
+    """
+    named = "watchlist_members" if rule.evidence_members == "watchlist" else "members"
     return (
         campaign_groups(lookups, rule, lg_config_k)
         .where(_condition(rule))
@@ -151,7 +159,7 @@ def campaigns(lookups: DataFrame, rule: CampaignRule, lg_config_k: int) -> DataF
             F.lit(rule.link).alias("link"),
             "link_value",
             "user_agent",
-            "members",
+            F.col(named).alias("members"),
             "n_members",
             "lookups",
             "distinct_ids",

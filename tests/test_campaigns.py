@@ -241,6 +241,15 @@ def test_campaigns_split_list_spread_over_subnets_is_found_by_user_agent_and_sta
     assert found_wl(spark, rows, RULE["split_list_subnet"]).collect() == []  # 3 per /24 is no subnet group
 
 
+@pytest.mark.spark
+def test_campaigns_split_list_names_only_members_that_looked_up_watchlist_people(spark):
+    rows = sellers("s", 9, net=lambda i: f"185.51.{40 + i // 3}")
+    rows += sellers("app", 2, net="36.112.9", celeb=lambda i: None, start=5)  # same agent, started alongside
+    (row,) = found_wl(spark, rows, RULE["split_list_start"]).collect()
+    assert row["n_members"] == 11 and row["watchlist_member_share"] == 9 / 11
+    assert row["members"] == [f"s{i:02d}" for i in range(9)]
+
+
 LOOK_ALIKES = [
     pytest.param(
         sellers("fan", 12, net="185.51.43", celeb=lambda i: "wl-idol"),

@@ -237,6 +237,13 @@ BAD_FILES = [
         "applies only to link user_agent_start",
         id="a start gap on a link that does not use it",
     ),
+    pytest.param(
+        GOOD_RULE,
+        CAMPAIGN + "    evidence_members: some\n",
+        "split",
+        "'evidence_members' must be one of all, watchlist",
+        id="members named as evidence are all or the watchlist ones",
+    ),
 ]
 
 
