@@ -124,9 +124,11 @@ def test_investigate_json_gives_the_same_findings_as_one_object(spark, lake, con
     assert [(e["entity_value"], e["flagged"]) for e in found["related"]["ip"]["entities"]] == [("acct-bad", "critical")]
 
 
-def test_investigate_an_unflagged_entity_shows_the_rules_that_came_closest(spark, lake, config, capsys):
-    assert main(["--config", config, "investigate", "client_id", "acct-far"]) == 0
+def test_investigate_an_unflagged_entity_shows_the_rules_that_came_closest(spark, lake, config, capsys, tmp_path):
+    assert main(["--config", config, "investigate", "client_id", "acct-far", "--html", str(tmp_path / "p.html")]) == 0
     out = capsys.readouterr().out
+    page = (tmp_path / "p.html").read_text(encoding="utf-8")
+    assert "Not flagged: the rules that came closest" in page and "suffix_brute_force: 10% of threshold" in page
     assert "not flagged itself in any detection run" in out
     assert "not flagged in the latest run; the rules that came closest (best window each):" in out
     closest = out.split("the rules that came closest (best window each):\n")[1].splitlines()
