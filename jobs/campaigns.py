@@ -40,6 +40,11 @@ def ip_64(ip: Column) -> Column:
 
 def _members(lookups: DataFrame, link: list[str], lg_config_k: int) -> DataFrame:
     """One row per (link values, account): its targets, watchlist people, hits and first/last lookup."""
+    if "user_agent" in link:
+        # A line logged without a user agent still came from the account's program: without this, a
+        # member whose one celebrity lookup lost its agent would drop out of its campaign's evidence.
+        own = F.max("user_agent").over(Window.partitionBy("client_id"))
+        lookups = lookups.withColumn("user_agent", F.coalesce(F.col("user_agent"), own))
     return (
         lookups.where(F.col("client_id").isNotNull())
         .where(F.col("id_hash").isNotNull() | F.col("watchlist_key").isNotNull())

@@ -250,6 +250,14 @@ def test_campaigns_split_list_names_only_members_that_looked_up_watchlist_people
     assert row["members"] == [f"s{i:02d}" for i in range(9)]
 
 
+@pytest.mark.spark
+def test_campaigns_a_line_logged_without_user_agent_counts_under_the_accounts_own_agent(spark):
+    rows = sellers("s", 9, net=lambda i: f"185.51.{40 + i // 3}")
+    rows = [(*r[:3], None, *r[4:]) if r[0] == "s04" and r[6] else r for r in rows]  # its celebrity line lost the agent
+    (row,) = found_wl(spark, rows, RULE["split_list_start"]).collect()
+    assert row["members"] == [f"s{i:02d}" for i in range(9)] and row["distinct_watchlist"] == 9
+
+
 LOOK_ALIKES = [
     pytest.param(
         sellers("fan", 12, net="185.51.43", celeb=lambda i: "wl-idol"),
