@@ -37,7 +37,7 @@ from generator.vocabulary import ATTACK_SCENARIOS, GROUP_ATTACK_SCENARIOS  # noq
 
 EVAL_KEY = "enumwatch-eval-key-0123456789abcdef"
 CAMPAIGN_SCENARIOS = ("account_farm", "distributed_campaign", *GROUP_ATTACK_SCENARIOS)
-RUNS = ((11, 0.1), (23, 0.1), (5, 0.3))  # seeds and scales; days from --days
+RUNS = ((11, 0.1), (23, 0.1), (37, 0.1), (5, 0.3), (8, 1.0))  # seeds and scales; days from --days
 
 
 def _read(lake: Lake, spark, name: str):
