@@ -22,8 +22,9 @@ check-java:
 demo: $(STAMP) check-java
 	$(BIN)/enumwatch demo
 
+# One worker per core, a test module per worker (its module-scoped runs stay shared): see pyproject.toml.
 test: $(STAMP) check-java
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not spark and not flow and not slow"
@@ -34,8 +35,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
+# BENCH_BIG=1 adds the run at 10x the data (about 14M lines; long); BENCH_STAGES=1 splits the ingest job
+# into read/parse/hash/write; BENCH_ARGS passes more (see bench/run.py).
 bench: $(STAMP) check-java
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(if $(BENCH_BIG),--big) $(if $(BENCH_STAGES),--stages) $(BENCH_ARGS)
 
 # Precision and recall of every rule on labelled generated traffic, several seeds and scales -> bench/eval.md.
 eval: $(STAMP) check-java

@@ -24,7 +24,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 
 from core.errors import UserError
-from core.lake import Lake
+from core.lake import Lake, parquet_files
 from core.settings import Settings
 from schemas import LAKE_TABLES
 
@@ -38,7 +38,7 @@ def table_versions(lake: Lake) -> dict[str, Path | None]:
 
 
 def _has_data(version: Path | None) -> bool:
-    return version is not None and any(version.rglob("*.parquet"))
+    return version is not None and any(parquet_files(version))
 
 
 def read_version(spark: SparkSession, table: str, version: Path | None) -> DataFrame:

@@ -1,4 +1,4 @@
-"""The data engineers' commands: `ingest`, `detect`, `backfill`, `run`, `generate` and `demo`.
+"""The data engineers' commands: `ingest`, `detect`, `backfill`, `run`, `compact`, `retention`, `generate`, `demo`.
 
 Each one starts a Prefect flow (or the generator) with paths and switches; flows and Spark are
 imported only when a command runs, so `enumwatch --help` answers at once.
@@ -7,13 +7,32 @@ imported only when a command runs, so `enumwatch --help` answers at once.
 from __future__ import annotations
 
 import argparse
-from datetime import date
+import threading
+from datetime import date, datetime, timezone
 from pathlib import Path
 
-from cli.args import absolute, require_source
+from cli.args import absolute, existing_lake, require_source, settings_from_args
 from cli.oncall import cmd_flagged
 from cli.output import format_detect_summary, format_summary
 from core.errors import UserError
+from schemas import LAKE_TABLES
+
+
+def prestart_spark(args: argparse.Namespace) -> None:
+    """Start the Spark session in the background while Prefect starts its temporary server.
+
+    Both take seconds and neither needs the other; the flow's own get_spark then finds the session
+    (or waits for it). A failure here is left for the flow to meet and report.
+    """
+    from jobs.session import get_spark
+
+    def start() -> None:
+        try:
+            get_spark(settings_from_args(args))
+        except Exception:  # noqa: BLE001,S110 - the flow's get_spark raises it again, with the one-line error
+            pass
+
+    threading.Thread(target=start, name="spark-prestart", daemon=True).start()
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -22,6 +41,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     source = Path(args.source).absolute()
     require_source(source)
+    prestart_spark(args)
     summary = ingest_flow(
         source=str(source),
         fmt=args.format,
@@ -40,6 +60,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
     if getattr(args, "date_from", None) and args.date_to < args.date_from:
         raise UserError(f"--to {args.date_to} is before --from {args.date_from}")
+    existing_lake(settings_from_args(args))  # a mistyped --lake is one line, not a failed flow run that pages
+    prestart_spark(args)
     summary = detect_flow(
         lake=args.lake,
         watchlist=absolute(args.watchlist),
@@ -60,6 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     source = Path(args.source).absolute()
     require_source(source)
+    prestart_spark(args)
     result = run_flow(
         source=str(source),
         fmt=args.format,
@@ -72,8 +95,47 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(format_summary(result["ingest"]))
     if result["detect"].get("data_docs"):
         print(f"detect data docs: {result['detect']['data_docs']}")
+    if not result["detect"]["tables"]:
+        print(format_detect_summary(result["detect"]))
+        if not result["ingest"]["files"] and not result["detect"]["dates"]:
+            return 0  # nothing ingested, nothing detected: there are no new flags to show
     args.json, args.min_severity, args.shadow = False, "low", False
     return cmd_flagged(args)
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    """Run the compact flow: crowded partitions rewritten into few files, every row kept."""
+    from pipelines.maintenance import compact_flow
+
+    existing_lake(settings_from_args(args))  # a mistyped --lake ends in one line, not in a new empty lake
+    s = compact_flow(lake=absolute(args.lake), config=absolute(args.config), table=args.table)
+    print(
+        f"compact {s['run_id']}: {s['partitions']} partitions in {len(s['compacted'])} of {s['tables']} tables, "
+        f"{s['files_before']} -> {s['files_after']} files, {s['rows']} rows kept, {s['seconds']} s -> {s['lake']}"
+    )
+    for table, parts in s["compacted"].items():
+        print(f"  {table}: {', '.join(p or '(whole table)' for p in parts[:5])}{' ...' if len(parts) > 5 else ''}")
+    return 0
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    """Run the retention flow, or with --dry-run list what it would remove (reads only, no lock)."""
+    from pipelines.maintenance import plan_retention, retention_flow
+
+    settings = settings_from_args(args)
+    existing_lake(settings)
+    if args.dry_run:
+        plan = plan_retention(settings, datetime.now(timezone.utc).date())
+        for f in plan:
+            what = f"{len(f.partitions)} partitions, " if LAKE_TABLES[f.table].partition_by else ""
+            span = f" dated {f.first_date} .. {f.last_date}" if f.rows else ""
+            print(f"{f.table}: keeps {f.retention_days} days (from {f.cutoff}); would remove {what}{f.rows} rows{span}")
+        print(f"dry run: would remove {sum(f.rows for f in plan)} rows from {settings.lake}; nothing changed")
+        return 0
+    s = retention_flow(lake=absolute(args.lake), config=absolute(args.config))
+    removed = ", ".join(f"{t} {n}" for t, n in s["removed"].items()) or "nothing was past its period"
+    print(f"retention {s['run_id']}: {s['rows_removed']} rows removed ({removed}), {s['seconds']} s -> {s['lake']}")
+    return 0
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -126,6 +188,16 @@ def register(sub) -> None:
     p.add_argument("--allowlist")
     p.add_argument("--rules")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("compact", help="rewrite partitions that hold too many files into few (rows unchanged)")
+    p.add_argument("--lake")
+    p.add_argument("--table", choices=sorted(LAKE_TABLES), help="only this table (default: every table)")
+    p.set_defaults(func=cmd_compact)
+
+    p = sub.add_parser("retention", help="remove data older than each table's retention period, and record it")
+    p.add_argument("--lake")
+    p.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    p.set_defaults(func=cmd_retention)
 
     p = sub.add_parser("generate", help="write deterministic sample traffic with planted attacks")
     p.add_argument("--out", required=True, type=Path)

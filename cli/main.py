@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from pathlib import Path
 
 from cli import analysts, engineers, oncall
+from cli.errorlog import hold_prefect_errors, write_error_file
+from core import faults
 from core.allowlist import AllowlistError
 from core.discovery import SourceError
 from core.errors import UserError
@@ -23,6 +26,8 @@ from core.watchlist import WatchlistError
 
 EXIT_USAGE = 2
 ROLES = (engineers, analysts, oncall)
+# Commands that run Prefect flows, whose console error records are held back (cli/errorlog.py).
+FLOW_COMMANDS = ("ingest", "detect", "backfill", "run", "demo", "deliver")
 
 
 def _quiet_prefect_defaults() -> None:
@@ -37,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="enumwatch", description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, help="TOML config overriding config/enumwatch.toml")
+    parser.add_argument(
+        "--verbose", action="store_true", help="show Prefect's error records and the traceback of an error"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for role in ROLES:
         role.register(sub)
@@ -65,12 +73,21 @@ def _fixable() -> tuple[type[BaseException], ...]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `enumwatch` console script."""
     _quiet_prefect_defaults()
+    faults.arm(os.environ.get("ENUMWATCH_FAULT"))  # crash tests only: kill -9 at a named point (core/faults)
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except _fixable() as exc:
-        print(f"enumwatch: {exc}", file=sys.stderr)
-        return 1
+    with hold_prefect_errors(args.command in FLOW_COMMANDS and not args.verbose) as held:
+        try:
+            return args.func(args)
+        except _fixable() as exc:
+            if args.verbose:
+                traceback.print_exception(exc, file=sys.stderr)
+            where = ""
+            if held.records:  # the error came out of a flow run: keep what Prefect said, and the traceback
+                path = write_error_file(args.command, exc, held.records)
+                held.discard()
+                where = f" (traceback: {path})" if path else ""
+            print(f"enumwatch: {exc}{where}", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":

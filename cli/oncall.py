@@ -1,7 +1,8 @@
-"""On-call's commands: `flagged` lists the latest flags, `alerts` the outbox, `deliver` retries what is owed.
+"""On-call's commands: `flagged` lists the latest flags, `alerts` the outbox, `deliver` retries what is owed,
+`status` says whether the pipeline needs a person.
 
-`alerts` and `deliver` read the small `alerts` table with pyarrow, so they answer in a second,
-without Spark or Prefect.
+`alerts`, `deliver` and `status` read files and small tables with pyarrow, so they answer in a
+second, without Spark or Prefect.
 """
 
 from __future__ import annotations
@@ -101,8 +102,23 @@ def cmd_deliver(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print the lake's health (or --json); exit 1 when something needs a person."""
+    from delivery import health, outbox
+
+    settings = settings_from_args(args)
+    if not settings.lake.expanduser().is_dir():
+        raise UserError(f"no lake at {settings.lake.expanduser().absolute()} (pass --lake or set ENUMWATCH_LAKE)")
+    report = health.gather(settings)
+    if args.json:
+        print(json.dumps(outbox.jsonable({**report, "ok": not report["problems"]}), indent=1))
+    else:
+        print(health.render(report))
+    return 1 if report["problems"] else 0
+
+
 def register(subparsers) -> None:
-    """Add `flagged`, `alerts` and `deliver` to the enumwatch command line."""
+    """Add `flagged`, `alerts`, `status` and `deliver` to the enumwatch command line."""
     p = subparsers.add_parser("flagged", help="the latest detection run's flagged clients")
     p.add_argument("--lake")
     p.add_argument("--json", action="store_true", help="print a JSON array of flag objects, nothing else")
@@ -115,6 +131,11 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON array of alerts, nothing else")
     p.add_argument("--pending", action="store_true", help="only alerts not delivered yet")
     p.set_defaults(func=cmd_alerts)
+
+    p = subparsers.add_parser("status", help="lock, journal, staging, tables, disk, last runs, heartbeat, alerts")
+    p.add_argument("--lake")
+    p.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
+    p.set_defaults(func=cmd_status)
 
     p = subparsers.add_parser("deliver", help="retry delivering pending alerts to the webhook now")
     p.add_argument("--lake")

@@ -8,11 +8,17 @@ from decimal import Decimal
 
 def format_summary(summary: dict) -> str:
     """The short human summary of an ingest run."""
-    lines = [
-        f"ingest {summary['run_id']}: {summary['files']} files, {summary['lines']} lines, "
-        f"{summary['parsed']} parsed, {summary['quarantined']} quarantined, {summary['blank']} blank, "
-        f"{summary['seconds']} s -> {summary['lake']}",
-    ]
+    if summary["files"]:
+        head = (
+            f"ingest {summary['run_id']}: {summary['files']} files, {summary['lines']} lines, "
+            f"{summary['parsed']} parsed, {summary['quarantined']} quarantined, {summary['blank']} blank, "
+            f"{summary['seconds']} s -> {summary['lake']}"
+        )
+    else:  # said plainly: a scheduled run over an empty incoming directory is normal, not a failure
+        head = (
+            f"ingest {summary['run_id']}: no new files in {summary.get('source', 'the source')}, {summary['seconds']} s"
+        )
+    lines = [head]
     if summary["files_already_ingested"]:
         lines.append(f"  {summary['files_already_ingested']} files already ingested with the same content: skipped")
     for item in summary["files_unreadable"]:
@@ -31,16 +37,23 @@ def format_summary(summary: dict) -> str:
 def format_detect_summary(summary: dict) -> str:
     """One line about a detection run, and where its Data Docs are."""
     tables = summary["tables"]
+    warnings = "".join(f"\n  warning: {w}" for w in summary.get("warnings", []))
     if not tables:
-        return f"detect {summary['run_id']}: nothing new to detect ({summary['mode']}), {summary['seconds']} s"
+        return (
+            f"detect {summary['run_id']}: nothing new to detect ({summary['mode']}), {summary['seconds']} s" + warnings
+        )
     dates = summary["dates"]
     shown = ", ".join(dates[:5]) + (f" and {len(dates) - 5} more" if len(dates) > 5 else "")
     return (
-        f"detect {summary['run_id']} ({summary['mode']}, event dates {shown}): {tables['lookups']} lookups, "
-        f"{tables['entity_windows']} entity windows, {tables['campaigns']} campaigns, "
-        f"{tables['flagged_clients']} flagged ({tables['allowlisted_hits']} allowlisted kept for audit), "
-        f"{tables['exposures']} exposures, {summary['seconds']} s -> {summary['lake']}"
-    ) + (f"\n  data docs: {summary['data_docs']}" if summary.get("data_docs") else "")
+        (
+            f"detect {summary['run_id']} ({summary['mode']}, event dates {shown}): {tables['lookups']} lookups, "
+            f"{tables['entity_windows']} entity windows, {tables['campaigns']} campaigns, "
+            f"{tables['flagged_clients']} flagged ({tables['allowlisted_hits']} allowlisted kept for audit), "
+            f"{tables['exposures']} exposures, {summary['seconds']} s -> {summary['lake']}"
+        )
+        + (f"\n  data docs: {summary['data_docs']}" if summary.get("data_docs") else "")
+        + warnings
+    )
 
 
 def jsonable(value):

@@ -1,13 +1,17 @@
 """Finds source files and decides, against the ingest manifest, which of them this run ingests.
 
-A file is identified by its absolute path and its content by SHA-256: the same content again is a
-no-op, changed content is refused unless --reingest, and files that cannot be read are reported and
-skipped while the others go on.
+A file is identified by its real path (symbolic links resolved) and its content by SHA-256: the
+same content again is a no-op, changed content is refused unless --reingest, and files that cannot
+be read are reported and skipped while the others go on. Log volumes are often mounted through
+symbolic links, so links to files and directories are followed; a directory reached a second time
+(a loop, or two links to one place) is walked once and reported, and a file reached through several
+links is listed once.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +44,7 @@ class Plan:
     changed: list[str] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def to_ingest(self) -> list[SourceFile]:
@@ -57,21 +62,69 @@ def _accepts(path: Path, fmt: str) -> bool:
     return any(name.endswith(s) or s in stem_suffixes for s in SUFFIXES[fmt])
 
 
-def list_files(source: Path, fmt: str, exclude: Path | None = None) -> tuple[list[Path], list[str]]:
-    """Files to consider under `source` (a file, or a directory searched recursively) and those skipped.
+@dataclass
+class Listing:
+    """What `list_files` found: files to consider, files ignored for their extension, and notes to report."""
 
-    Anything under `exclude` (the lake, when it lives inside the source directory) is left out.
+    found: list[Path] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def list_files(source: Path, fmt: str, exclude: Path | None = None) -> Listing:
+    """Files to consider under `source` (a file, or a directory searched recursively), by real path.
+
+    Anything under `exclude` (the lake, when it lives inside the source directory) is left out. A
+    broken link is kept (as the link) so that it is reported as unreadable, not silently dropped.
     """
     if not source.exists() and not source.is_symlink():
         raise SourceError(f"source path does not exist: {source}")
     if not source.is_dir():
-        return [source.absolute()], []
-    found, skipped = [], []
-    for path in sorted(source.rglob("*")):
-        if path.is_dir() or (exclude is not None and path.absolute().is_relative_to(exclude)):
-            continue
-        (found if _accepts(path, fmt) else skipped).append(path.absolute())
-    return found, [str(p) for p in skipped]
+        return Listing([_real(source)])
+    listing = Listing()
+    fence = exclude.resolve() if exclude is not None else None
+    visited: dict[tuple[int, int], Path] = {}
+    listed: set[Path] = set()
+
+    def walk(directory: Path) -> None:
+        try:
+            info = directory.stat()
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as exc:
+            listing.notes.append(f"directory unreadable, skipped: {directory} ({exc.strerror})")
+            return
+        seen = visited.setdefault((info.st_dev, info.st_ino), directory)
+        if seen != directory:
+            listing.notes.append(
+                f"{directory} leads back to {seen} (a symbolic link loop or a second link): walked once"
+            )
+            return
+        for entry in entries:
+            path = Path(entry.path).absolute()
+            real = path.resolve()
+            if fence is not None and real.is_relative_to(fence):
+                continue
+            if entry.is_dir():  # follows links
+                walk(path)
+            elif entry.is_symlink() and not path.exists():
+                listing.found.append(path)  # broken: reported by plan() as unreadable
+            elif not entry.is_file():
+                listing.notes.append(f"not a regular file, skipped: {path}")
+            elif not _accepts(path, fmt):
+                listing.skipped.append(str(path))
+            elif real not in listed:  # the same file through a second link is listed once
+                listed.add(real)
+                listing.found.append(real)
+
+    walk(source.absolute())
+    listing.found.sort()
+    listing.skipped.sort()
+    return listing
+
+
+def _real(path: Path) -> Path:
+    """The path with symbolic links resolved; a broken link stays as given (it is reported as unreadable)."""
+    return path.resolve() if path.exists() else path.absolute()
 
 
 def fingerprint(path: Path) -> SourceFile:
@@ -96,7 +149,8 @@ def plan(files: list[Path], ingested: dict[str, str], *, reingest: bool) -> Plan
         try:
             found = fingerprint(path)
         except OSError as exc:
-            result.unreadable.append((str(path), exc.strerror or type(exc).__name__))
+            why = "broken symbolic link" if path.is_symlink() and not path.exists() else exc.strerror
+            result.unreadable.append((str(path), why or type(exc).__name__))
             continue
         previous = ingested.get(found.path)
         if previous is not None and reingest:

@@ -210,15 +210,48 @@ def _number(raw: dict[str, Any], key: str, where: str, default: float | None = N
     return value
 
 
-def load_rules(path: Path | None = None) -> RuleSet:
-    """Load and validate a rules file (default config/rules.yaml)."""
-    path = path or DEFAULT_RULES
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load, except that a key given twice in one mapping is refused: YAML would keep the last silently."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise RulesError(f"line {key_node.start_mark.line + 1}: key {key!r} given twice in one mapping")
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _read_yaml(path: Path, warnings: list[str] | None) -> Any:
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
+        text = data.decode("utf-8")
     except OSError as exc:
         raise RulesError(f"{path}: cannot read rules: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise RulesError(f"{path}:{line}: not UTF-8") from exc
+    if text.startswith("\ufeff"):
+        text = text[1:]
+        if warnings is not None:
+            warnings.append(f"{path}:1: UTF-8 byte-order mark ignored")
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except RulesError as exc:
+        raise RulesError(f"{path}:{str(exc).removeprefix('line ')}") from exc
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise RulesError(f"{where}: not valid YAML: {exc.problem or exc.context}") from exc
     except yaml.YAMLError as exc:
-        raise RulesError(f"{path}: not valid YAML: {exc}") from exc
+        raise RulesError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from exc
+
+
+def load_rules(path: Path | None = None, warnings: list[str] | None = None) -> RuleSet:
+    """Load and validate a rules file (default config/rules.yaml); lenient readings go to `warnings`."""
+    path = path or DEFAULT_RULES
+    doc = _read_yaml(path, warnings)
     if not isinstance(doc, dict) or doc.get("version") != 1:
         raise RulesError(f"{path}: expected a mapping with 'version: 1'")
     ruleset = RuleSet(
@@ -227,18 +260,25 @@ def load_rules(path: Path | None = None) -> RuleSet:
         windows=doc.get("windows") or {w: {"enabled": True} for w in WINDOW_KINDS},
         scoring=doc.get("scoring") or {},
     )
-    names: set[str] = set()
+    names: dict[str, Any] = {}
 
-    def entry(section: str, i: int, raw: Any) -> str:
+    def entry(section: str, i: int, raw: Any) -> str | None:
+        """Where the rule is, for messages; None for an exact repeat of a rule already read (warned, skipped)."""
         if not isinstance(raw, dict):
             raise RulesError(f"{path}: {section}[{i}]: each rule must be a mapping, not {type(raw).__name__}")
         where = f"{path}: {section}[{i}] ({raw.get('name', '?')})"
         if raw.get("name") in names:
-            raise RulesError(f"{where}: duplicate rule name {raw['name']!r}; rule names must be unique")
+            if names[raw["name"]] == raw:
+                if warnings is not None:
+                    warnings.append(f"{where}: repeats rule {raw['name']!r} word for word; read once")
+                return None
+            raise RulesError(f"{where}: two different rules are named {raw['name']!r}; rule names must be unique")
         return where
 
     for i, raw in enumerate(doc.get("rules") or []):
         where = entry("rules", i, raw)
+        if where is None:
+            continue
         if raw.get("kind", "threshold") == "population":
             common = _common(raw, where)
             if raw.get("metric") not in METRICS or raw.get("window") not in WINDOW_KINDS:
@@ -255,13 +295,17 @@ def load_rules(path: Path | None = None) -> RuleSet:
             )
         else:
             ruleset.threshold.append(_threshold(raw, where))
-        names.add(raw["name"])
+        names[raw["name"]] = raw
     for i, raw in enumerate(doc.get("campaigns") or []):
         where = entry("campaigns", i, raw)
+        if where is None:
+            continue
         ruleset.campaigns.append(_campaign(raw, where))
-        names.add(raw["name"])
+        names[raw["name"]] = raw
     for i, raw in enumerate(doc.get("targets") or []):
         where = entry("targets", i, raw)
+        if where is None:
+            continue
         common = _common(raw, where)
         if raw.get("target_type") not in TARGET_TYPES or raw.get("metric") not in TARGET_METRICS:
             raise RulesError(
@@ -276,7 +320,7 @@ def load_rules(path: Path | None = None) -> RuleSet:
                 min_value=_number(raw, "min_value", where),
             )
         )
-        names.add(raw["name"])
+        names[raw["name"]] = raw
     return ruleset
 
 

@@ -14,6 +14,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from schemas import LAKE_TABLES
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO_ROOT / "config" / "enumwatch.toml"
 
@@ -59,6 +61,25 @@ class AlertSettings:
 
 
 @dataclass(frozen=True)
+class MaintenanceSettings:
+    """How long each table keeps its data, how far compaction lets files pile up, when `status` pages."""
+
+    # (table, days) pairs, 0 = keep forever; a tuple keeps the frozen settings hashable.
+    retention_days: tuple[tuple[str, int], ...] = ()
+    compact_max_files: int = 16
+    compact_rows_per_file: int = 2_000_000
+    heartbeat_max_minutes: float = 130.0
+    lock_max_minutes: float = 120.0
+    staging_max_minutes: float = 60.0
+    min_free_share: float = 0.10
+    retention_grace_days: int = 2
+
+    def retention_for(self, table: str) -> int:
+        """Days `table` keeps its data (0: forever, also for a table the config does not name)."""
+        return dict(self.retention_days).get(table, 0)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a run needs to know that is not input data."""
 
@@ -80,6 +101,11 @@ class Settings:
     # GX Data Docs sites, one per run: [data_docs] path, else <lake>/_docs.
     docs_dir: Path | None = None
     docs_keep_runs: int = 50
+    maintenance: MaintenanceSettings = field(default_factory=MaintenanceSettings)
+    # What the config file said that was read leniently or ignored; the flows log it, naming the file.
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+    # How long a writer waits for another run's lake lock before it fails ([lake] lock_wait_seconds).
+    lock_wait_seconds: float = 1800.0
 
     def docs_root(self) -> Path:
         """Where the per-run Data Docs sites go: docs_dir, else `_docs` in the lake root."""
@@ -109,14 +135,57 @@ def _parse_time(value: str, key: str, source: Path) -> datetime:
     return parsed.astimezone(timezone.utc)
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path, warnings: list[str] | None = None) -> dict[str, Any]:
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        data = path.read_bytes()
     except FileNotFoundError as exc:
         raise ConfigError(f"config file not found: {path}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
+    if data.startswith(b"\xef\xbb\xbf"):  # TOML forbids it, but editors on Windows add it
+        data = data[3:]
+        if warnings is not None:
+            warnings.append(f"{path}:1: UTF-8 byte-order mark ignored")
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+
+
+def _check_types(defaults: Mapping[str, Any], given: Mapping[str, Any], source: Path, warnings: list[str]) -> None:
+    """Compare a config file with the defaults: unknown keys warn, a value of the wrong kind is refused.
+
+    A misspelt key would otherwise be ignored without a word, and `keep_versions = "two"` would end
+    in a ValueError traceback instead of one line naming the setting.
+    """
+
+    def walk(default: Mapping[str, Any], value: Mapping[str, Any], prefix: str) -> None:
+        for key, got in value.items():
+            name = f"{prefix}{key}"
+            if key not in default:
+                warnings.append(f"{source}: unknown setting '{name}' ignored")
+                continue
+            want = default[key]
+            if isinstance(want, Mapping):
+                if not isinstance(got, Mapping):
+                    raise ConfigError(f"{source}: '{name}' must be a table ([{name}]), not {got!r}")
+                walk(want, got, f"{name}.")
+            elif isinstance(want, (int, float)) and not isinstance(want, bool):
+                if isinstance(got, bool) or not isinstance(got, (int, float, str)):
+                    raise ConfigError(f"{source}: '{name}' must be a number, not {got!r}")
+                if isinstance(got, str):
+                    try:
+                        float(got)
+                    except ValueError:
+                        raise ConfigError(f"{source}: '{name}' must be a number, not {got!r}") from None
+                    warnings.append(f"{source}: '{name}' is a quoted number {got!r}; read as a number")
+            elif isinstance(want, str) and not isinstance(got, str):
+                raise ConfigError(f"{source}: '{name}' must be a quoted string, not {got!r}")
+
+    walk(defaults, given, "")
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -156,14 +225,56 @@ def _alert_settings(raw: Mapping[str, Any], source: Path, env: Mapping[str, str]
     )
 
 
+# Detection's 7-day windows are rebuilt from the last 7 days of hours, so nothing may expire sooner.
+MIN_RETENTION_DAYS = 8
+
+
+def _maintenance_settings(raw: Mapping[str, Any], source: Path) -> MaintenanceSettings:
+    days = dict(_get(raw, "retention", source))
+    unknown = sorted(set(days) - set(LAKE_TABLES))
+    if unknown:
+        raise ConfigError(f"{source}: [retention] names no lake table: {', '.join(unknown)}")
+    for table, value in days.items():
+        if not isinstance(value, int) or isinstance(value, bool) or (0 < value < MIN_RETENTION_DAYS) or value < 0:
+            raise ConfigError(
+                f"{source}: 'retention.{table}' must be 0 (keep forever) or a whole number of days >= {MIN_RETENTION_DAYS}"
+            )
+
+    def forever(table: str) -> float:
+        return days.get(table, 0) or float("inf")
+
+    # Incremental detection skips ingest runs that detect_runs says it took in; forgetting them sooner
+    # than their requests would make it recompute old dates.
+    if forever("detect_runs") < forever("requests"):
+        raise ConfigError(f"{source}: 'retention.detect_runs' must keep at least as long as 'retention.requests'")
+    settings = MaintenanceSettings(
+        retention_days=tuple(sorted((t, int(d)) for t, d in days.items())),
+        compact_max_files=int(_get(raw, "compaction.max_files_per_partition", source)),
+        compact_rows_per_file=int(_get(raw, "compaction.max_rows_per_file", source)),
+        heartbeat_max_minutes=float(_get(raw, "status.heartbeat_max_minutes", source)),
+        lock_max_minutes=float(_get(raw, "status.lock_max_minutes", source)),
+        staging_max_minutes=float(_get(raw, "status.staging_max_minutes", source)),
+        min_free_share=float(_get(raw, "status.min_free_share", source)),
+        retention_grace_days=int(_get(raw, "status.retention_grace_days", source)),
+    )
+    if settings.compact_max_files < 1 or settings.compact_rows_per_file < 1:
+        raise ConfigError(f"{source}: 'compaction.max_files_per_partition' and 'max_rows_per_file' must be >= 1")
+    if not 0 <= settings.min_free_share < 1:
+        raise ConfigError(f"{source}: 'status.min_free_share' must be in [0, 1)")
+    return settings
+
+
 def load_settings(config: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Defaults, then the --config / ENUMWATCH_CONFIG file, then ENUMWATCH_LAKE and SPARK_MASTER."""
     env = os.environ if env is None else env
     raw = _read_toml(DEFAULT_CONFIG)
     source = DEFAULT_CONFIG
+    warnings: list[str] = []
     config = config or (Path(env["ENUMWATCH_CONFIG"]) if env.get("ENUMWATCH_CONFIG") else None)
     if config is not None:
-        raw = _merge(raw, _read_toml(config))
+        given = _read_toml(config, warnings)
+        _check_types(raw, given, config, warnings)
+        raw = _merge(raw, given)
         source = config
     warn = float(_get(raw, "ingest.quarantine_warn_share", source))
     fail = float(_get(raw, "ingest.quarantine_fail_share", source))
@@ -191,4 +302,7 @@ def load_settings(config: Path | None = None, env: Mapping[str, str] | None = No
         alerts=_alert_settings(raw, source, env),
         docs_dir=Path(docs_path).expanduser() if docs_path else None,
         docs_keep_runs=int(_get(raw, "data_docs.keep_runs", source)),
+        maintenance=_maintenance_settings(raw, source),
+        warnings=tuple(warnings),
+        lock_wait_seconds=float(_get(raw, "lake.lock_wait_seconds", source)),
     )

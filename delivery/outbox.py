@@ -13,7 +13,7 @@ import hashlib
 import shlex
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from datetime import date, datetime
 
 import pyarrow as pa
@@ -203,20 +203,25 @@ def read_flags(lake: Lake, detect_run_id: str | None = None, since: datetime | N
     return _rows(data.to_table(filter=ds.field("detect_run_id") == detect_run_id))
 
 
-@contextmanager
-def _lake_lock(lake: Lake, wait_s: float) -> Iterator[None]:
-    """The lake's writer lock, waiting for it: ingest and detect hold it for minutes, the outbox needs seconds."""
-    deadline = time.monotonic() + wait_s
-    with ExitStack() as stack:
-        while True:
-            try:
-                stack.enter_context(lake.lock())
-                break
-            except LakeError as exc:
-                if time.monotonic() > deadline:
-                    raise LakeError(f"{exc} (the alerts outbox waited {wait_s:g} s)") from exc
-                time.sleep(1.0)
-        yield
+def owe_alerts(lake: Lake, detect_run_id: str) -> None:
+    """Note, before a detection run publishes, that its flags are owed an alerts pass (see `owed_runs`)."""
+    owed = lake.root / "_alerts_owed"
+    owed.mkdir(parents=True, exist_ok=True)
+    (owed / detect_run_id).touch()
+
+
+def owed_runs(lake: Lake) -> list[str]:
+    """Detection runs whose alerts pass has not finished, oldest first: a run killed between its
+    publish and its alerts is taken up by the next alerts run (a run killed before its publish has
+    no flags, and costs nothing)."""
+    owed = lake.root / "_alerts_owed"
+    return sorted(p.name for p in owed.iterdir()) if owed.is_dir() else []
+
+
+def settle(lake: Lake, detect_runs: list[str]) -> None:
+    """The alerts of these detection runs are in the outbox: they are owed nothing more."""
+    for run in detect_runs:
+        (lake.root / "_alerts_owed" / run).unlink(missing_ok=True)
 
 
 @contextmanager
@@ -239,10 +244,10 @@ def outbox_lock(lake: Lake, wait_s: float = 600) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def write_outbox(lake: Lake, rows: list[dict], run_id: str, wait_s: float = 600) -> None:
-    """Publish `rows` as the whole `alerts` table: a new version, swapped in under the lake lock."""
+def write_outbox(lake: Lake, rows: list[dict], run_id: str, wait_s: float = 1800) -> None:
+    """Publish `rows` as the whole `alerts` table: a new version, swapped in under the lake lock (waiting for it)."""
     table = pa.Table.from_pylist(sorted(rows, key=lambda r: r["created_at"]), schema=ALERTS_SCHEMA)
-    with _lake_lock(lake, wait_s):
+    with lake.lock(wait_s, run_id):
         lake.recover()
         staged = lake.staging(run_id) / "alerts"
         staged.mkdir(parents=True, exist_ok=True)

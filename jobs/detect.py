@@ -15,6 +15,8 @@ from datetime import date, datetime, timedelta, timezone
 from functools import reduce
 from pathlib import Path
 
+import pyarrow.parquet as pq
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -24,6 +26,7 @@ from jobs.campaigns import campaigns as find_campaigns
 from jobs.exposures import exposures
 from jobs.flags import all_hits, allow_frame, campaign_totals, entity_totals, flag, split_allowlisted
 from jobs.lookups import to_lookups
+from jobs.spans import span
 from jobs.targets import targets
 from jobs.windows import ENTITY, entity_hours, entity_prefix_hours, entity_windows, seven_day_ends
 from schemas import CAMPAIGNS, LAKE_TABLES, Table
@@ -69,7 +72,8 @@ def _write(df: DataFrame, table: Table, staging: Path) -> DataFrame:
     writer = df.transform(table.conform).write.mode("overwrite")
     if table.partition_by:
         writer = writer.partitionBy(*table.partition_by)
-    writer.parquet(path)
+    with span(df.sparkSession, f"detect:{table.name}"):
+        writer.parquet(path)
     return df.sparkSession.read.schema(table.spark_schema()).parquet(path)
 
 
@@ -124,22 +128,28 @@ def stage(
     found = found.withColumn("detect_run_id", F.lit(run_id)).withColumn("detect_date", F.lit(detected_at.date()))
     found = _write(found.coalesce(1), CAMPAIGNS, staging)
     allowed = allow_frame(spark, allowlist)
-    hits = all_hits(windows, found, ruleset, allowed)
+    # Read twice (who was hit, then their flags): kept, not recomputed from every rule again.
+    hits = all_hits(windows, found, ruleset, allowed).persist(StorageLevel.MEMORY_AND_DISK)
     all_hours = published["entity_hours"].where(~_in_dates(scope.dates)).unionByName(hours)
     touched = all_hours.join(hits.select(*ENTITY).distinct(), ENTITY, "left_semi")
     totals = entity_totals(touched).unionByName(campaign_totals(found))
-    flags = flag(hits, totals, ruleset, run_id=run_id, detected_at=detected_at)
-    keep, audit = split_allowlisted(flags, allowed)
-    keep = _write(keep.coalesce(1), t["flagged_clients"], staging)
-    _write(audit.coalesce(1), t["allowlisted_hits"], staging)
+    # Computed once and split in two: each split alone would recompute every rule over the windows.
+    flags = flag(hits, totals, ruleset, run_id=run_id, detected_at=detected_at).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        keep, audit = split_allowlisted(flags, allowed)
+        keep = _write(keep.coalesce(1), t["flagged_clients"], staging)
+        _write(audit.coalesce(1), t["allowlisted_hits"], staging)
+    finally:
+        flags.unpersist()
+        hits.unpersist()
     _write(exposures(recent, keep).coalesce(1), t["exposures"], staging)
     _write(targets(lookups, keep, ruleset, run_id).repartition("event_date"), t["targets"], staging)
-    # With the schema given, a table the run left empty (no campaigns, no allowlisted hits) counts 0
-    # instead of failing schema inference on a directory without Parquet files.
-    return {
-        name: spark.read.schema(t[name].spark_schema()).parquet(str(staging / name)).count()
-        for name in DETECTION_TABLES
-    }
+    # From the Parquet footers: no Spark job per table; a table the run left empty has no files and counts 0.
+    return {name: _rows(staging / name) for name in DETECTION_TABLES}
+
+
+def _rows(path: Path) -> int:
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in path.rglob("*.parquet"))
 
 
 def plan(
@@ -153,9 +163,10 @@ def plan(
     pairs = requests.select("event_date", "ingest_run_id").distinct()
     if mode == "incremental":
         pairs = pairs.where(~F.col("ingest_run_id").isin(sorted(covered)))
-    rows = pairs.collect()  # one row per (date, ingest run): small
+    with span(requests.sparkSession, "detect:plan"):
+        rows = pairs.collect()  # one row per (date, ingest run): small
+        last = requests.agg(F.max("event_date")).first()[0]
     runs = sorted(covered | {r["ingest_run_id"] for r in rows})
-    last = requests.agg(F.max("event_date")).first()[0]
     if mode == "backfill":
         first_day, last_day = backfill
         dates = [first_day + timedelta(days=i) for i in range((last_day - first_day).days + 1)]
@@ -183,17 +194,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path)
     args = parser.parse_args(argv)
     settings = load_settings(args.config).with_overrides(lake=args.lake)
+    now = datetime.now(timezone.utc)
+    warnings = [*settings.warnings]
+    rules, allowed = load_rules(args.rules, warnings), load_allowlist(args.allowlist, now.date(), warnings)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     spark = get_spark(settings, "enumwatch-detect")
     lake = Lake(settings.lake)
-    now = datetime.now(timezone.utc)
     requests = lake.read(spark, "requests")
     scope, _ = plan(requests, set(), "full")
     counts = stage(
         spark,
         requests,
         {name: lake.read(spark, name) for name in PARTITIONED[:3]},
-        load_rules(args.rules),
-        load_allowlist(args.allowlist, now.date()),
+        rules,
+        allowed,
         scope=scope,
         run_id=args.run_id,
         detected_at=now,

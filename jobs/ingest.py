@@ -22,7 +22,8 @@ from core.watchlist import WatchlistEntry
 from jobs.columns import mask_free_text
 from jobs.parse import REASONS, classify
 from jobs.pseudonymize import pseudonymize, watchlist_frame
-from jobs.reader import read_lines
+from jobs.reader import is_broken_file, one_file_per_partition, read_lines
+from jobs.spans import span
 from schemas import QUARANTINE, REQUESTS
 
 QUARANTINE_LINE_CHARS = 512
@@ -95,6 +96,8 @@ def file_counts(outcomes: DataFrame) -> DataFrame:
         F.count_if(F.col("reason").isNotNull()).alias("lines_quarantined"),
         F.count_if(F.col("blank")).alias("lines_blank"),
         F.max("read_error").alias("read_error"),
+        F.min("line_no").alias("first_line"),
+        F.max("line_no").alias("last_line"),
     )
 
 
@@ -102,18 +105,21 @@ def stage(
     spark: SparkSession, files: list[str], job: IngestJob, watchlist: list[WatchlistEntry], staging: Path
 ) -> list[dict]:
     """Write `staging/requests` and `staging/quarantine`; return one count record per file."""
-    lines = read_lines(spark, files, job.max_line_bytes)
-    outcomes = build(lines, job, watchlist_frame(spark, watchlist)).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        requests_of(outcomes).repartition("event_date").write.mode("overwrite").partitionBy(
-            *REQUESTS.partition_by
-        ).parquet(str(staging / "requests"))
-        quarantine_of(outcomes, job.ingest_date).coalesce(1).write.mode("overwrite").partitionBy(
-            *QUARANTINE.partition_by
-        ).parquet(str(staging / "quarantine"))
-        counts = [row.asDict() for row in file_counts(outcomes).collect()]  # one row per file
-    finally:
-        outcomes.unpersist()
+    with one_file_per_partition(spark):
+        try:
+            counts = _stage(spark, read_lines(spark, files, job.max_line_bytes), job, watchlist, staging)
+        except Exception as exc:
+            if not is_broken_file(exc):
+                raise
+            # A gzip file broke off (or vanished) under Spark's text source, which stops there: the careful
+            # reader keeps what was readable and says why. Staging is overwritten, so nothing counts twice.
+            lines = read_lines(spark, files, job.max_line_bytes, fast=False)
+            counts = _stage(spark, lines, job, watchlist, staging)
+    for c in counts:
+        first, last = c.pop("first_line"), c.pop("last_line")
+        # Every line numbered 1..n exactly once: the check that no two files shared a reader's numbering.
+        if c["source_file"] not in files or (c["lines_read"] and (first, last) != (1, c["lines_read"])):
+            raise RuntimeError(f"{c['source_file']}: lines {first}..{last} numbered for {c['lines_read']} read")
     seen = {c["source_file"] for c in counts}
     # A file with no lines at all (empty) still gets its record.
     counts += [
@@ -122,6 +128,25 @@ def stage(
         if f not in seen
     ]
     return counts
+
+
+def _stage(
+    spark: SparkSession, lines: DataFrame, job: IngestJob, watchlist: list[WatchlistEntry], staging: Path
+) -> list[dict]:
+    outcomes = build(lines, job, watchlist_frame(spark, watchlist)).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        with span(spark, "ingest:requests (read, parse, hash, write)"):
+            requests_of(outcomes).repartition("event_date").write.mode("overwrite").partitionBy(
+                *REQUESTS.partition_by
+            ).parquet(str(staging / "requests"))
+        with span(spark, "ingest:quarantine write"):
+            quarantine_of(outcomes, job.ingest_date).coalesce(1).write.mode("overwrite").partitionBy(
+                *QUARANTINE.partition_by
+            ).parquet(str(staging / "quarantine"))
+        with span(spark, "ingest:per-file counts"):
+            return [row.asDict() for row in file_counts(outcomes).collect()]  # one row per file
+    finally:
+        outcomes.unpersist()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,8 +178,12 @@ def main(argv: list[str] | None = None) -> int:
         ingest_date=now.date(),
     )
     files = [line for line in args.files_from.read_text(encoding="utf-8").splitlines() if line]
+    warnings = [*settings.warnings]
+    entries = load_watchlist(args.watchlist, key, warnings)  # refused before Spark starts
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     spark = get_spark(settings, "enumwatch-ingest")
-    counts = stage(spark, files, job, load_watchlist(args.watchlist, key), args.staging)
+    counts = stage(spark, files, job, entries, args.staging)
     json.dump(counts, sys.stdout, default=str)
     return 0
 

@@ -1,19 +1,29 @@
 """Reads source files into one row per physical line, with exact line numbers, on the executors.
 
-Spark's text source cannot give line numbers, stops a whole job on a truncated gzip member and
-silently replaces bad UTF-8. This reader runs inside `mapInArrow` on the executors, one file at a time
-in streaming chunks, so it keeps the line numbers, keeps every line that was readable before a gzip
-break (then emits one `truncated_gzip` marker row), leaves the bytes untouched for Spark to check, and
-cuts lines over the limit while recording their true length.
+Two readers give the same rows. The fast one is Spark's own text source, for gzip files: a gzip file
+cannot be split, so with one file per partition (`one_file_per_partition`) a row's line number is its
+position in the partition, which `monotonically_increasing_id` carries in its low 33 bits. It reads
+the lines' bytes untouched and splits on "\n" only. But it stops the whole job on a truncated or
+corrupt gzip member, so the ingest job falls back to the careful reader when it meets one
+(`is_broken_file`).
+
+The careful reader runs inside `mapInArrow` on the executors, one file at a time in streaming
+chunks: it keeps every line that was readable before a gzip break (then emits one `truncated_gzip`
+marker row), leaves the bytes untouched for Spark to check, and cuts lines over the limit while
+recording their true length. It also reads plain files (which Spark would split) and paths Spark
+would read as globs or URIs.
 """
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from schemas import LINES
 
@@ -141,8 +151,83 @@ def read_file_lines(path: str, max_line_bytes: int) -> Iterator[pa.RecordBatch]:
         yield batch
 
 
-def read_lines(spark: SparkSession, files: list[str], max_line_bytes: int) -> DataFrame:
-    """One row per physical line of `files` (schema `schemas.LINES`), read on the executors."""
+# Absolute paths Spark reads literally: no glob characters, nothing it would percent-encode.
+_PLAIN_PATH = re.compile(r"^/[A-Za-z0-9._/+=@-]+$")
+_ROW_BITS = 33  # monotonically_increasing_id: partition index above, row within the partition below
+_FILE_PER_PARTITION = {"spark.sql.files.openCostInBytes": str(1 << 50)}
+
+
+def spark_readable(path: str) -> bool:
+    """Whether Spark's text source can read `path` with exact line numbers: gzip by name and content, a plain path."""
+    if not (path.endswith(".gz") and _PLAIN_PATH.match(path)):
+        return False
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(2) == _GZIP_MAGIC
+    except OSError:
+        return False
+
+
+@contextmanager
+def one_file_per_partition(spark: SparkSession) -> Iterator[None]:
+    """While the body runs, Spark gives every file its own partition (an open cost no two files fit under)."""
+    previous = {key: spark.conf.get(key, None) for key in _FILE_PER_PARTITION}
+    for key, value in _FILE_PER_PARTITION.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+
+
+def is_broken_file(exc: BaseException) -> bool:
+    """Whether a failed Spark action met a file its text source could not read (a gzip break, a vanished file)."""
+    return "FAILED_READ_FILE" in str(exc)
+
+
+def _spark_text(spark: SparkSession, files: list[str], max_line_bytes: int) -> DataFrame:
+    raw = F.col("value").cast("binary")
+    size = F.octet_length(raw)
+    has_cr = F.substring(raw, -1, 1) == F.lit(b"\r")
+    length = F.when(has_cr, size - 1).otherwise(size)
+    return (
+        spark.read.option("lineSep", "\n")
+        .text(files)
+        .select(
+            F.regexp_replace(F.col("_metadata.file_path"), "^file:", "").alias("source_file"),
+            (
+                F.monotonically_increasing_id()
+                - F.shiftleft(F.spark_partition_id().cast("bigint"), _ROW_BITS)
+                + F.lit(1)
+            ).alias("line_no"),
+            F.substring(raw, F.lit(1), F.least(length, F.lit(max_line_bytes + 1))).alias("line"),
+            length.cast("bigint").alias("line_bytes"),
+            F.lit(None).cast("string").alias("read_error"),
+        )
+    )
+
+
+def read_lines(spark: SparkSession, files: list[str], max_line_bytes: int, *, fast: bool = True) -> DataFrame:
+    """One row per physical line of `files` (schema `schemas.LINES`), read on the executors.
+
+    With `fast`, the gzip files Spark can read go to its text source; run the actions inside
+    `one_file_per_partition`, or their line numbers are wrong (the ingest job checks them).
+    """
+    quick = [f for f in files if spark_readable(f)] if fast else []
+    chosen = set(quick)
+    careful = [f for f in files if f not in chosen]
+    frames = [_spark_text(spark, quick, max_line_bytes)] if quick else []
+    if careful or not frames:
+        frames.append(_careful(spark, careful, max_line_bytes))
+    out = frames[0] if len(frames) == 1 else frames[0].unionByName(frames[1])
+    return out.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in LINES.spark_schema().fields])
+
+
+def _careful(spark: SparkSession, files: list[str], max_line_bytes: int) -> DataFrame:
     slices = max(1, min(len(files), spark.sparkContext.defaultParallelism * 4))
     paths = spark.createDataFrame([(f,) for f in files], "path string").repartition(slices)
 

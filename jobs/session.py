@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 
 from pyspark.sql import SparkSession
 
 from core.settings import Settings
+from jobs.spans import record
 
 
 class JavaMissingError(RuntimeError):
@@ -30,7 +32,7 @@ def get_spark(
         raise JavaMissingError(
             "Java not found: Spark needs Java 17 (Debian: apt-get install -y openjdk-17-jre-headless)"
         )
-    # Executors run our Python (the reader, the NFKC fold): the driver's interpreter unless told otherwise.
+    # Executors run our Python (the careful reader): the driver's interpreter unless told otherwise.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (
         SparkSession.builder.master(settings.spark_master)
@@ -50,6 +52,10 @@ def get_spark(
         builder = builder.enableHiveSupport()
     for key, value in (extra or {}).items():
         builder = builder.config(key, value)
+    started = time.time()
+    fresh = SparkSession.getActiveSession() is None
     spark = builder.getOrCreate()
+    if fresh:
+        record("spark:session start (JVM)", started, time.time())
     spark.sparkContext.setLogLevel("ERROR")
     return spark

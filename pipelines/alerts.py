@@ -20,6 +20,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 
+from core import faults
 from core.lake import Lake
 from core.pseudonym import load_key
 from core.settings import Settings, load_settings
@@ -159,20 +160,36 @@ def notify_failure(flow, flow_run, state) -> None:
 
 @task(cache_policy=NO_CACHE)
 def raise_alerts(run_id: str, settings: Settings, detect_run_id: str | None, now: datetime) -> dict:
-    """Turn the detection run's new and risen flags into pending alerts in the outbox; return the counts."""
+    """Turn the detection run's new and risen flags into pending alerts in the outbox; return the counts.
+
+    Detection runs still owed an alerts pass (killed between their publish and their alerts) go first.
+    """
     lake = Lake(settings.lake, settings.keep_versions)
-    flags = outbox.read_flags(lake, detect_run_id)
+    owed = [run for run in outbox.owed_runs(lake) if run != detect_run_id]
     history = outbox.read_outbox(lake)
     known = {a["alert_id"] for a in history}
-    decided, suppressed = outbox.decide(flags, history, now, settings.alerts)
-    new = [outbox.build_alert(f, why, prev, now) for f, why, prev in decided]
-    new = [a for a in new if a["alert_id"] not in known]  # the same detection run raised twice
+    new: list[dict] = []
+    flags: list[dict] = []
+    seen_flags = 0
+    suppressed: list[dict] = []
+    for run in [*owed, detect_run_id]:
+        flags = outbox.read_flags(lake, run)
+        seen_flags += len(flags)
+        decided, suppressed_now = outbox.decide(flags, history + new, now, settings.alerts)
+        raised = [outbox.build_alert(f, why, prev, now) for f, why, prev in decided]
+        new += [a for a in raised if a["alert_id"] not in known]  # the same detection run raised twice
+        known |= {a["alert_id"] for a in raised}
+        suppressed += suppressed_now
     if new:
-        outbox.write_outbox(lake, history + new, run_id)
-    _logger().info("%d flags: %d new alerts, %d suppressed", len(flags), len(new), len(suppressed))
+        outbox.write_outbox(lake, history + new, run_id, settings.lock_wait_seconds)
+    outbox.settle(lake, [*owed, *([detect_run_id] if detect_run_id else [])])
+    faults.point("alerts.raised")
+    if owed:
+        _logger().warning("took up the alerts of %d detection runs cut short: %s", len(owed), ", ".join(owed))
+    _logger().info("%d flags: %d new alerts, %d suppressed", seen_flags, len(new), len(suppressed))
     return {
         "detect_run_id": flags[0]["detect_run_id"] if flags else detect_run_id,
-        "flags": len(flags),
+        "flags": seen_flags,
         "new": [a["alert_id"] for a in new],
         "suppressed": len(suppressed),
     }
@@ -186,8 +203,9 @@ def deliver_alerts(run_id: str, settings: Settings, now: datetime) -> dict:
     todo = outbox.undelivered(rows)
     names = watchlist_names(lake, settings) if todo else {}
     error = outbox.deliver(todo, webhook_for(settings), names, now)
+    faults.point("alerts.sent")  # sent, not yet marked: the at-least-once window
     if todo:
-        outbox.write_outbox(lake, rows, run_id)
+        outbox.write_outbox(lake, rows, run_id, settings.lock_wait_seconds)
     if error:
         _logger().error("alert delivery failed: %s", error)
     resend_failures(settings)

@@ -18,13 +18,23 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pyspark.sql import functions as F
 
+from core import faults
 from core.allowlist import load_allowlist
+from core.errors import UserError
 from core.lake import Lake
 from core.rules import load_rules
 from core.settings import Settings, load_settings
+from delivery import outbox
 from jobs import detect as detect_job
 from jobs.detect import Scope
-from jobs.quality import QualityGateError, Verdict, gate_passed, raise_if_failed, report_failures, validate
+from jobs.quality import (
+    Verdict,
+    gate_passed,
+    preload,
+    raise_if_failed,
+    report_failures,
+    validate,
+)
 from jobs.session import get_spark
 from jobs.targets import flagged_entities
 from pipelines.alerts import alerts_flow, notify_failure
@@ -63,6 +73,7 @@ def build_tables(
     """Compute the detection tables for `scope` into the run's staging directory; return their row counts."""
     lake = Lake(settings.lake, settings.keep_versions)
     spark = get_spark(settings)
+    preload()  # GX's imports overlap the Spark jobs instead of following them
     get_run_logger().info("detecting over %s with rules %s", lake.path("requests"), rules or "config/rules.yaml")
     return detect_job.stage(
         spark,
@@ -90,7 +101,13 @@ def validate_tables(
         table = LAKE_TABLES[name]
         return spark.read.schema(table.spark_schema()).parquet(str(staging / name))
 
-    published = lake.read(spark, "lookups").where(~F.col("event_date").isin([F.lit(d) for d in scope.dates]))
+    # Only the dates this run's windows read: every cross-check below looks at nothing older, and an
+    # incremental run then scans days, not the whole history.
+    first, last = scope.context
+    published = lake.read(spark, "lookups").where(
+        F.col("event_date").between(F.lit(first), F.lit(last))
+        & ~F.col("event_date").isin([F.lit(d) for d in scope.dates])
+    )
     published.unionByName(staged("lookups")).createOrReplaceTempView("detect_lookups")
     allowed = load_allowlist(Path(allowlist) if allowlist else None, now.date())
     spark.createDataFrame(
@@ -135,6 +152,7 @@ def publish_tables(
         row = [(run_id, scope.mode, now, runs, scope.dates, scope.window_ends)]
         spark.createDataFrame(row, DETECT_RUNS.spark_schema()).coalesce(1).write.parquet(str(staging / "detect_runs"))
         versions["detect_runs"] = lake.build_version("detect_runs", run_id, add=[staging / "detect_runs"])
+        outbox.owe_alerts(lake, run_id)  # before the publish: a run killed after it still gets its alerts
     lake.publish(run_id, versions)
 
 
@@ -153,21 +171,33 @@ def detect_flow(
     started = time.monotonic()
     settings = load_settings(Path(config) if config else None).with_overrides(lake=Path(lake) if lake else None)
     store = Lake(settings.lake, settings.keep_versions)
-    if not store.path("requests").exists():
-        raise QualityGateError(f"{store.root}: no requests table yet; run 'enumwatch ingest' first")
+    if not store.root.exists():
+        raise UserError(f"no lake at {store.root} (run 'enumwatch ingest' first or pass --lake)")
     mode = "backfill" if backfill_from else "full" if full else "incremental"
     run_id = new_run_id("detect")
     now = datetime.now(timezone.utc)
+    logger = get_run_logger()
+    # The rules and the allowlist are read before the lock: a file that cannot be used stops the run
+    # with one line before anything is computed, and what was read leniently is said once, here.
+    warnings = [*settings.warnings]
+    load_rules(Path(rules) if rules else None, warnings)
+    load_allowlist(Path(allowlist) if allowlist else None, now.date(), warnings)
+    for warning in warnings:
+        logger.warning(warning)
     verdicts: list[Verdict] = []
     counts: dict = {}
     docs: str | None = None
-    with store.lock():
+    scope = Scope(mode, [], [])
+    with store.lock(settings.lock_wait_seconds, run_id, logger.warning), store.storage_errors():
         store.recover()
         if watchlist:
             store.remember_watchlist(Path(watchlist))
-        scope, runs = plan_scope(
-            settings, mode, (backfill_from, backfill_to or backfill_from) if backfill_from else None
-        )
+        if store.path("requests").exists():
+            scope, runs = plan_scope(
+                settings, mode, (backfill_from, backfill_to or backfill_from) if backfill_from else None
+            )
+        else:  # a lake whose ingests have found no files yet: nothing to detect is not a failure
+            logger.info("no requests table yet: nothing new to detect")
         if scope.dates:
             counts = build_tables(run_id, settings, scope, rules, allowlist, now)
             verdicts = validate_tables(run_id, settings, scope, allowlist, now)
@@ -175,6 +205,7 @@ def detect_flow(
             docs = data_docs(run_id, settings)
         store.recover()
     raise_if_failed(verdicts, "detection", docs)
+    faults.point("detect.published")
     alerts_flow(detect_run_id=run_id, lake=lake, config=config)  # after the publish and outside the lake lock
     return {
         "run_id": run_id,
@@ -182,6 +213,7 @@ def detect_flow(
         "mode": mode,
         "dates": [d.isoformat() for d in scope.dates],
         "tables": counts,
+        "warnings": warnings,
         "seconds": round(time.monotonic() - started, 1),
         "data_docs": docs,
     }

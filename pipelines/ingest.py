@@ -18,13 +18,14 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pyspark.sql import functions as F
 
+from core import faults
 from core.discovery import Plan, SourceError, list_files, plan
 from core.lake import Lake
 from core.pseudonym import fingerprint, load_key
 from core.settings import Settings, load_settings
 from core.watchlist import load_watchlist
 from jobs.ingest import IngestJob, stage
-from jobs.quality import Verdict, gate_passed, raise_if_failed, report_failures, validate
+from jobs.quality import Verdict, gate_passed, preload, raise_if_failed, report_failures, validate
 from jobs.session import get_spark
 from pipelines.alerts import notify_failure
 from pipelines.data_docs import data_docs
@@ -50,9 +51,12 @@ def discover(source: str, fmt: str, settings: Settings, reingest: bool) -> Plan:
     """List the source and decide what to ingest; refuse files whose content changed."""
     logger = get_run_logger()
     lake = Lake(settings.lake, settings.keep_versions)
-    files, skipped = list_files(Path(source), fmt, exclude=lake.root)
+    listing = list_files(Path(source), fmt, exclude=lake.root)
+    files, skipped = listing.found, listing.skipped
     result = plan(files, _ingested(lake), reingest=reingest)
-    result.skipped = skipped
+    result.skipped, result.notes = skipped, listing.notes
+    for note in listing.notes:
+        logger.warning(note)
     for path, why in result.unreadable:
         logger.warning("unreadable file skipped: %s (%s)", path, why)
     if skipped:
@@ -89,11 +93,12 @@ def parse_files(run_id: str, fmt: str, files: list[str], settings: Settings, wat
         max_event_time=now + settings.max_future_skew,
         ingest_date=now.date(),
     )
-    entries = load_watchlist(Path(watchlist) if watchlist else None, key)
+    entries = load_watchlist(Path(watchlist) if watchlist else None, key)  # its warnings were logged by the flow
     logger.info(
         "parsing %d files with Spark (%s), watchlist of %d names", len(files), settings.spark_master, len(entries)
     )
     spark = get_spark(settings)
+    preload()  # GX's imports overlap the Spark job instead of following it
     return stage(spark, files, job, entries, lake.staging(run_id))
 
 
@@ -238,8 +243,17 @@ def ingest_flow(
     store = Lake(settings.lake, settings.keep_versions)
     run_id = new_run_id("ingest")
     logger = get_run_logger()
-    store.open(fingerprint(load_key(settings)))
-    with store.lock():
+    key = load_key(settings)
+    # An unusable watchlist stops the run here, before any log line is read: every request is marked
+    # against the same list, and the files stay in the source for the next run (README: watchlist).
+    warnings = [*settings.warnings]
+    watched = load_watchlist(Path(watchlist) if watchlist else None, key, warnings)
+    for warning in warnings:
+        logger.warning(warning)
+    if watchlist:
+        logger.info("watchlist %s: %d names", watchlist, len(watched))
+    store.open(fingerprint(key))
+    with store.lock(settings.lock_wait_seconds, run_id, logger.warning), store.storage_errors():
         if store.recover():
             logger.warning("finished a publish that an earlier run left half done")
         if watchlist:
@@ -251,6 +265,7 @@ def ingest_flow(
         if found.to_ingest:
             files = [f.path for f in found.to_ingest]
             counts = parse_files(run_id, fmt, files, settings, watchlist)
+            faults.point("ingest.staged")
             dropped = rewrite_replaced(run_id, [f.path for f in found.replace], settings) if found.replace else {}
             verdicts = validate_staged(run_id, counts, settings)
             publish(run_id, fmt, found, counts, dropped, verdicts, settings)
@@ -258,6 +273,7 @@ def ingest_flow(
         store.recover()  # drops this run's staging
     summary = {
         "run_id": run_id,
+        "source": source,
         "lake": str(store.root),
         "files": len(found.to_ingest),
         "files_already_ingested": len(found.unchanged),
@@ -268,7 +284,11 @@ def ingest_flow(
         "parsed": sum(c["lines_parsed"] for c in counts),
         "quarantined": sum(c["lines_quarantined"] for c in counts),
         "blank": sum(c["lines_blank"] for c in counts),
-        "warnings": [v.describe() for v in verdicts if not v.success and v.severity != "critical"],
+        "warnings": [
+            *warnings,
+            *found.notes,
+            *(v.describe() for v in verdicts if not v.success and v.severity != "critical"),
+        ],
         "seconds": round(time.monotonic() - started, 1),
         "data_docs": docs,
     }

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.lake import storage_failure
+
 # Java exceptions that Spark wraps when storage hiccups; FileNotFoundException is deliberately absent.
 _TRANSIENT_JAVA = ("java.io.IOException", "java.net.SocketTimeoutException", "java.net.ConnectException")
 # OSErrors that no amount of waiting fixes.
@@ -18,7 +20,9 @@ _PERMANENT_OS = (FileNotFoundError, FileExistsError, PermissionError, IsADirecto
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True for errors worth another try after a pause: I/O and network failures, not user errors."""
+    """True for errors worth another try after a pause: I/O and network failures, not user errors or a full disk."""
+    if storage_failure(exc):  # a full or read-only disk waits for a person, not for a retry
+        return False
     if isinstance(exc, OSError):
         return not isinstance(exc, _PERMANENT_OS)
     if type(exc).__name__ == "Py4JJavaError" or type(exc).__module__.startswith("pyspark.errors"):

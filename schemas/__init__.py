@@ -1,6 +1,6 @@
 """Table definitions: the single source of every lake column, grouped by the stage that writes them.
 
-`schemas.table` says how a table is declared; `ingest`, `detection` and `alerts` declare them.
+`schemas.table` says how a table is declared; `ingest`, `detection`, `alerts` and `maintenance` declare them.
 Everything else imports the tables from here.
 """
 
@@ -18,9 +18,10 @@ from schemas.detection import (
     TARGETS,
 )
 from schemas.ingest import DQ_RESULTS, INGEST_MANIFEST, LINES, QUARANTINE, REQUESTS
+from schemas.maintenance import COMPACTION_LOG, PARTITION_AGES, RETENTION_LOG
 from schemas.table import Col, Table
 
-# Every table of the lake, in the order docs/tables.md lists them (LINES is internal to ingest).
+# Every table of the lake, in the order docs/tables.md lists them (LINES is internal to ingest, PARTITION_AGES to the retention check).
 LAKE_TABLES: dict[str, Table] = {
     t.name: t
     for t in (
@@ -39,6 +40,8 @@ LAKE_TABLES: dict[str, Table] = {
         TARGETS,
         DETECT_RUNS,
         ALERTS,
+        RETENTION_LOG,
+        COMPACTION_LOG,
     )
 }
 
@@ -60,6 +63,9 @@ __all__ = [
     "TARGETS",
     "DETECT_RUNS",
     "ALERTS",
+    "RETENTION_LOG",
+    "COMPACTION_LOG",
+    "PARTITION_AGES",
     "LINES",
     "LAKE_TABLES",
 ]

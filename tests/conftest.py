@@ -11,8 +11,9 @@ import pytest
 from core.settings import Settings, load_settings
 
 TEST_KEY = "test-pseudonym-key-0123456789abcdef"
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-APACHE_SAMPLE = SHARED / "data" / "real" / "apache_combined_2015-05.log"
+# Real-world input kept in the repository (gzip; source and licence in tests/data/README.md).
+TEST_DATA = Path(__file__).resolve().parent / "data"
+APACHE_SAMPLE = TEST_DATA / "apache_combined_2015-05.log.gz"
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -38,6 +39,14 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def error_files_in_tmp(tmp_path_factory):
+    """The CLI's error files (cli/errorlog.py) go under tmp, never into the home directory."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
 
 
 @pytest.fixture

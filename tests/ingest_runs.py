@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 from conftest import flow_env
 
+from core.lake import parquet_files
 from pipelines.ingest import ingest_flow
 
 TABLES = ("requests", "quarantine", "ingest_manifest", "dq_results")
@@ -22,7 +23,7 @@ def run_ingest(source: Path, config: Path, **kwargs) -> dict:
 def rows(lake: Path, table: str) -> list[dict]:
     """Every row of a published table (empty before its first publish)."""
     path = lake / table
-    if not path.exists() or not any(path.rglob("*.parquet")):
+    if not path.exists() or not any(parquet_files(path)):
         return []
     return ds.dataset(path, format="parquet", partitioning="hive").to_table().to_pylist()
 

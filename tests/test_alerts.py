@@ -245,8 +245,8 @@ def test_write_outbox_waits_for_the_lake_lock_and_gives_up_with_a_clear_error(tm
     from core.lake import LakeError
 
     lake = Lake(tmp_path / "lake")
-    with Lake(tmp_path / "lake").lock():  # an ingest is publishing
-        with pytest.raises(LakeError, match=r"holds the lake lock \(the alerts outbox waited 0 s\)"):
+    with Lake(tmp_path / "lake").lock(run_id="ingest-1"):  # an ingest is publishing
+        with pytest.raises(LakeError, match=r"holds the lake lock \(run ingest-1, pid \d+"):
             outbox.write_outbox(lake, [sent()], "alerts-1", wait_s=0)
     outbox.write_outbox(lake, [sent()], "alerts-1", wait_s=0)  # free again
     assert len(outbox.read_outbox(lake)) == 1

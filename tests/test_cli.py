@@ -10,7 +10,7 @@ from conftest import TEST_KEY
 
 import pipelines.ingest  # noqa: F401  Prefect sets up its log handlers now, not inside a test's capsys
 from cli.main import build_parser, main
-from cli.output import format_summary
+from cli.output import format_detect_summary, format_summary
 from core.lake import Lake
 from schemas import REQUESTS
 
@@ -96,6 +96,35 @@ def test_format_summary_shows_files_lines_parsed_quarantined_seconds_and_problem
         "warning: quarantine",
     ):
         assert part in text
+
+
+def test_format_summary_of_a_run_without_new_files_says_so_in_its_first_line():
+    summary = {
+        "run_id": "ingest-2", "source": "/in", "lake": "/l", "files": 0, "files_already_ingested": 4,
+        "files_unreadable": [], "files_skipped": 0, "files_with_read_errors": [], "lines": 0, "parsed": 0,
+        "quarantined": 0, "blank": 0, "warnings": ["/w.csv:4: repeats a name"], "seconds": 0.3,
+    }  # fmt: skip
+    assert format_summary(summary).splitlines() == [
+        "ingest ingest-2: no new files in /in, 0.3 s",
+        "  4 files already ingested with the same content: skipped",
+        "  warning: /w.csv:4: repeats a name",
+    ]
+
+
+def test_format_detect_summary_with_nothing_new_is_one_line_plus_warnings():
+    summary = {"run_id": "detect-1", "mode": "incremental", "tables": {}, "dates": [], "seconds": 0.5, "lake": "/l"}
+    assert format_detect_summary(summary) == "detect detect-1: nothing new to detect (incremental), 0.5 s"
+    summary["warnings"] = ["/a.csv:2: expired before 2026-11-27, ignored"]
+    assert format_detect_summary(summary).splitlines()[1] == "  warning: /a.csv:2: expired before 2026-11-27, ignored"
+
+
+def test_cli_detect_on_a_lake_that_does_not_exist_is_one_line_before_any_flow_runs(cli_env, tmp_path, capsys):
+    rc = main(["--config", str(cli_env), "detect", "--lake", str(tmp_path / "nowhere")])
+    assert rc == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"enumwatch: no lake at {tmp_path / 'nowhere'} (run 'enumwatch ingest' first or pass --lake)"
+    ]
+    assert not (tmp_path / "alerts").exists()  # no failed flow run, so no page
 
 
 def test_cli_sql_without_a_lake_exits_non_zero_with_one_line(cli_env, tmp_path, capsys):

@@ -7,7 +7,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from core.idnumber import is_valid, make_id
-from core.pseudonym import keyed_hash
+from core.pseudonym import keyed_hash, normalize_name
 from jobs.columns import (
     hmac_sha256_hex,
     id_is_valid,
@@ -153,3 +153,20 @@ def test_nfkc_trim_folds_full_width_and_compatibility_forms_and_trims(spark):
         df.select("n", nfkc_trim(F.col("n")).alias("norm")),
         spark.createDataFrame(names, "n string, norm string"),
     )
+
+
+def test_nfkc_trim_equals_python_normalize_name_for_ascii_and_non_ascii_text(spark):
+    samples = [
+        " plain ascii\t",
+        "\x1c\x1fcontrol-space ascii\x0b",
+        "ﬁ ligature ²",
+        "\u00a0no-break\u2003em\u202f",
+        "\x85next line\u2028\u2029",
+        "\u3000全角\uff21\uff42\u3000",
+        "e\u0301 combining",
+        "\u2f08\u2fd4 radicals",
+        "   ",
+    ]
+    df = spark.createDataFrame([(s,) for s in samples], "n string")
+    result = dict(df.select("n", nfkc_trim(F.col("n"))).collect())
+    assert result == {s: normalize_name(s) for s in samples}

@@ -20,6 +20,8 @@ import yaml
 from background import VENV_BIN, Background, free_port, get_json, wait_for
 from conftest import TEST_KEY
 
+from core.lake import parquet_files
+
 REPO = Path(__file__).resolve().parents[1]
 PREFECT = str(VENV_BIN / "prefect")
 FLOW_RUNS_BUDGET_S = 480  # both flow runs together, Spark start-ups included (about 2 min on an idle 2-core box)
@@ -117,7 +119,7 @@ def _wait_final(api: str, run_id: str, deadline: float, worker: Background) -> d
 
 
 def _has_parquet(path: Path) -> bool:
-    return path.is_symlink() and any(path.rglob("*.parquet"))
+    return path.is_symlink() and any(parquet_files(path))
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from conftest import TEST_KEY
 from pyspark.sql import functions as F
 
 import jobs.quality
-from core.lake import Lake
+from core.lake import Lake, parquet_files
 from core.pseudonym import fingerprint
 from jobs.quality import QualityGateError
 from pipelines.detect import detect_flow
@@ -68,7 +68,7 @@ def _requests(spark):
 
 def _table(lake: Lake, name: str) -> list[dict]:
     current = lake.current(name)
-    if current is None or not any(current.rglob("*.parquet")):
+    if current is None or not any(parquet_files(current)):
         return []
     return pq.read_table(current).to_pylist()
 

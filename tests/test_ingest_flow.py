@@ -178,7 +178,7 @@ def test_ingest_records_an_empty_file_in_the_manifest_with_zero_lines(bad_run):
 
 def test_ingest_reports_an_unreadable_file_and_ingests_the_others(bad_run):
     summary = bad_run["summary"]
-    assert summary["files_unreadable"] == [f"{bad_run['dangling']} (No such file or directory)"]
+    assert summary["files_unreadable"] == [f"{bad_run['dangling']} (broken symbolic link)"]
     manifest = {r["source_file"] for r in rows(bad_run["lake"], "ingest_manifest")}
     assert manifest == {str(p) for p in bad_run["files"].values()}
     assert summary["files"] == 4

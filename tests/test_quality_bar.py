@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import TEST_KEY
 
-from core.lake import Lake
+from core.lake import Lake, parquet_files
 from generator.generate import generate
 from generator.vocabulary import (
     ATTACK_SCENARIOS,
@@ -58,7 +58,7 @@ class EndToEnd:
 
 def _rows(lake: Lake, name: str) -> list[dict]:
     current = lake.current(name)
-    if current is None or not any(current.rglob("*.parquet")):
+    if current is None or not any(parquet_files(current)):
         return []
     return pq.read_table(current).to_pylist()
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import gzip
+from datetime import datetime, timezone
 
 import pyarrow as pa
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
 from jobs import reader
-from jobs.reader import read_file_lines, read_lines
+from jobs.ingest import IngestJob, stage
+from jobs.reader import one_file_per_partition, read_file_lines, read_lines, spark_readable
 from schemas import LINES
 
 MAX = 64 * 1024
@@ -172,3 +174,62 @@ def test_gzip_break_reason_names_match_quarantine_reasons():
     from jobs.parse import REASONS
 
     assert {"truncated_gzip", "corrupt_gzip", "unreadable"} <= set(REASONS)
+
+
+_MESSY = (
+    b'{"a":1}\r\n\n  \t\nlone\rcarriage return\n\xff\xfe not utf-8\n'
+    + b"x" * 40
+    + b"\r\n"  # longer than the test limit: cut after it, true length kept
+    + "名字 ünïcode\n".encode()
+    + b"last line without newline"
+)
+
+
+@pytest.mark.spark
+def test_read_lines_spark_text_source_gives_the_careful_readers_rows_for_gzip_files(spark, tmp_path):
+    one = tmp_path / "one.jsonl.gz"
+    one.write_bytes(gzip.compress(_MESSY))
+    two = tmp_path / "two.jsonl.gz"  # two gzip members, lines crossing nothing
+    two.write_bytes(gzip.compress(b"m1\nm2\n") + gzip.compress(b"\nm4\n\n"))
+    empty = tmp_path / "empty.jsonl.gz"
+    empty.write_bytes(gzip.compress(b""))
+    files = [str(one), str(two), str(empty)]
+    assert all(spark_readable(f) for f in files)
+    with one_file_per_partition(spark):
+        fast = read_lines(spark, files, 32)
+        careful = read_lines(spark, files, 32, fast=False)
+        assert fast.count() == 13
+        assertDataFrameEqual(fast, careful)
+
+
+def test_spark_readable_leaves_plain_files_odd_paths_and_misnamed_gzip_to_the_careful_reader(tmp_path):
+    plain = tmp_path / "a.jsonl"
+    plain.write_bytes(b"x\n")
+    fake = tmp_path / "b.jsonl.gz"
+    fake.write_bytes(b"not gzip\n")
+    odd = tmp_path / "c [1].jsonl.gz"
+    odd.write_bytes(gzip.compress(b"x\n"))
+    good = tmp_path / "d.jsonl.gz"
+    good.write_bytes(gzip.compress(b"x\n"))
+    assert [spark_readable(str(p)) for p in (plain, fake, odd, good, tmp_path / "gone.gz")] == [
+        False,
+        False,
+        False,
+        True,
+        False,
+    ]
+
+
+@pytest.mark.spark
+def test_stage_falls_back_to_the_careful_reader_when_spark_meets_a_truncated_gzip(spark, settings, tmp_path):
+    good = tmp_path / "good.jsonl.gz"
+    good.write_bytes(gzip.compress(b"junk\n" * 3))
+    cut = tmp_path / "cut.jsonl.gz"
+    whole = gzip.compress(b"".join(b"junk line %d\n" % i for i in range(20000)))
+    cut.write_bytes(whole[: len(whole) // 2])
+    now = datetime.now(timezone.utc)
+    job = IngestJob("r1", "jsonl", b"k" * 32, settings.lookup, MAX, settings.min_event_time, now, now.date())
+    counts = {c["source_file"]: c for c in stage(spark, [str(good), str(cut)], job, [], tmp_path / "staging")}
+    assert counts[str(good)]["lines_read"] == 3 and counts[str(good)]["read_error"] is None
+    assert counts[str(cut)]["read_error"] == "truncated_gzip"
+    assert 0 < counts[str(cut)]["lines_read"] < 20000

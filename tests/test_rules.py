@@ -136,7 +136,7 @@ BAD_FILES = [
         GOOD_RULE + GOOD_RULE.replace("Many distinct IDs.", "Again."),
         "",
         "many_ids",
-        "duplicate rule name",
+        "two different rules are named 'many_ids'",
         id="two rules with one name make flags ambiguous",
     ),
     pytest.param(
@@ -144,7 +144,7 @@ BAD_FILES = [
         "  - name: many_ids\n    description: d\n    severity: high\n    enabled: true\n    shadow: false\n"
         "    link: device_id\n    min_members: 8\n    min_distinct_ids: 50\n",
         "many_ids",
-        "duplicate rule name",
+        "two different rules are named 'many_ids'",
         id="a campaign rule may not reuse a threshold rule's name",
     ),
     pytest.param(
@@ -262,6 +262,12 @@ def test_load_rules_bad_file_raises_rules_error_naming_file_and_rule(tmp_path, r
     ("text", "message"),
     [
         pytest.param("version: 1\nrules:\n  - name: [unclosed\n", "not valid YAML", id="broken YAML syntax"),
+        pytest.param(
+            "version: 1\nrules:\n\t- name: x\n", "rules.yaml:3: not valid YAML: found character", id="a tab on line 3"
+        ),
+        pytest.param(
+            "version: 1\nversion: 1\nrules: []\n", "rules.yaml:2: key 'version' given twice", id="a key given twice"
+        ),
         pytest.param("version: 2\nrules: []\n", "version: 1", id="a future format version is refused"),
         pytest.param("- just\n- a list\n", "version: 1", id="a top level that is not a mapping"),
         pytest.param(
@@ -277,6 +283,20 @@ def test_load_rules_unusable_document_raises_rules_error_naming_the_file(tmp_pat
     with pytest.raises(RulesError, match=re.escape(message)) as caught:
         load_rules(path)
     assert str(path) in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_load_rules_reads_a_file_with_a_bom_and_crlf_and_a_rule_repeated_word_for_word(tmp_path):
+    path = tmp_path / "rules.yaml"
+    text = "version: 1\nrules:\n" + GOOD_RULE + GOOD_RULE
+    path.write_bytes(("\ufeff" + text.replace("\n", "\r\n")).encode("utf-8"))
+    warnings: list[str] = []
+    ruleset = load_rules(path, warnings)
+    assert [r.name for r in ruleset.threshold] == ["many_ids"]
+    assert warnings == [
+        f"{path}:1: UTF-8 byte-order mark ignored",
+        f"{path}: rules[1] (many_ids): repeats rule 'many_ids' word for word; read once",
+    ]
 
 
 def test_load_rules_reads_group_conditions_and_target_rules(tmp_path):

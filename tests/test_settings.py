@@ -105,3 +105,43 @@ def test_load_settings_names_a_config_file_that_does_not_exist(tmp_path):
     with pytest.raises(ConfigError, match="config file not found") as info:
         load_settings(missing, env={})
     assert str(missing) in str(info.value)
+
+
+def test_load_settings_reads_a_config_with_a_bom_and_crlf_and_warns_about_the_bom(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_bytes(b"\xef\xbb\xbf[lake]\r\nkeep_versions = 3\r\n")
+    settings = load_settings(config, env={})
+    assert settings.keep_versions == 3
+    assert settings.warnings == (f"{config}:1: UTF-8 byte-order mark ignored",)
+
+
+def test_load_settings_warns_about_an_unknown_setting_and_a_quoted_number(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('[lake]\nkeep_version = 3\n[spark]\nshuffle_partitions = "4"\n[lakes]\npath = "x"\n')
+    settings = load_settings(config, env={})
+    assert settings.shuffle_partitions == 4 and settings.keep_versions == 2
+    assert settings.warnings == (
+        f"{config}: unknown setting 'lake.keep_version' ignored",
+        f"{config}: 'spark.shuffle_partitions' is a quoted number '4'; read as a number",
+        f"{config}: unknown setting 'lakes' ignored",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[lake]\nkeep_versions = "two"\n', "'lake.keep_versions' must be a number, not 'two'"),
+        ("[ingest]\nquarantine_fail_share = true\n", "'ingest.quarantine_fail_share' must be a number"),
+        ("[spark]\nmaster = 4\n", "'spark.master' must be a quoted string"),
+        ('lake = "/data/lake"\n', "'lake' must be a table"),
+        ("[lake]\nkeep_versions = 2\nkeep_versions = 3\n", "Cannot overwrite a value (at line 3"),
+    ],
+    ids=["non-numeric-number", "bool-for-a-number", "number-for-a-string", "value-for-a-table", "key-twice"],
+)
+def test_load_settings_refuses_a_setting_of_the_wrong_kind_in_one_line_naming_it(tmp_path, text, message):
+    config = tmp_path / "c.toml"
+    config.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(config, env={})
+    assert str(info.value).startswith(f"{config}: ") and message in str(info.value)
+    assert "\n" not in str(info.value)
