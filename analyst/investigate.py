@@ -13,10 +13,12 @@ from datetime import datetime, timezone
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from analyst.near_misses import closest_rules
 from analyst.report import as_records
 from core.allowlist import ENTITY_TYPES
 from core.errors import UserError
 from core.lake import Lake
+from core.rules import RuleSet, load_rules
 
 MAX_LINKS = 1000  # devices / IPs / subnets of the entity searched for related entities
 HASH_SHOWN = 12
@@ -174,9 +176,20 @@ def _top_ids(mine: DataFrame, top: int) -> list[dict]:
 
 
 def investigate(
-    spark: SparkSession, lake: Lake, entity_type: str, value: str, names: dict[str, str], *, top: int = 20
+    spark: SparkSession,
+    lake: Lake,
+    entity_type: str,
+    value: str,
+    names: dict[str, str],
+    *,
+    top: int = 20,
+    rules: RuleSet | None = None,
 ) -> dict:
-    """Everything the lake knows about one entity (or a campaign's members), as a JSON-ready dict."""
+    """Everything the lake knows about one entity (or a campaign's members), as a JSON-ready dict.
+
+    An entity without a live flag in the latest run also gets `near_misses`: the threshold rules
+    (from `rules`, default config/rules.yaml) that came closest, and how far below each stayed.
+    """
     if entity_type not in ENTITY_TYPES:
         raise UserError(f"entity type must be one of {', '.join(ENTITY_TYPES)}, not {entity_type!r}")
     lookups = lake.read(spark, "lookups")
@@ -235,6 +248,12 @@ def investigate(
             )
         )
     flag = as_records(latest_own, names)[0] if latest_own else None
+    live = bool(flag and flag["detect_run_id"] == latest_run and not flag["shadow"])
+    near_misses = []
+    if entity_type != "campaign" and not live and not campaign_flags and lake.path("entity_windows").exists():
+        windows = lake.read(spark, "entity_windows")
+        mine_windows = windows.where((F.col("entity_type") == entity_type) & (F.col("entity_value") == value))
+        near_misses = closest_rules(mine_windows, rules or load_rules())
     return {
         "entity_type": entity_type,
         "entity_value": value,
@@ -263,6 +282,7 @@ def investigate(
         "flag": flag,
         "flag_is_latest": bool(flag and flag["detect_run_id"] == latest_run),
         "campaign_flags": as_records(campaign_flags, names),
+        "near_misses": near_misses,
         "watchlist": [
             {"key": k, "name": names.get(k), "returned": k in set(totals["watchlist_hit_keys"])}
             for k in totals["watchlist_keys"]

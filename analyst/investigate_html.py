@@ -11,6 +11,7 @@ from datetime import datetime
 from html import escape
 
 from analyst.investigate_text import fmt_time, plural, who
+from analyst.near_misses import describe_near_misses
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; max-width: 1200px; }
@@ -123,6 +124,10 @@ def render_html(found: dict) -> str:
         parts.append('<p class="muted">Not flagged itself in any detection run.</p>')
     for record in found["campaign_flags"]:
         parts.append(_flag_html(record, f"As a member of campaign {record['entity_value']}"))
+    if found.get("near_misses"):
+        parts.append("<h3>Not flagged: the rules that came closest</h3><ul>")
+        parts += [f"<li>{_e(line[2:])}</li>" for line in describe_near_misses(found["near_misses"])]
+        parts.append("</ul>")
     parts.append("<h2>Lookups and distinct IDs over time</h2>")
     parts.append(timeline_html(found["hours"]) if found["hours"] else '<p class="muted">No lookups.</p>')
     parts.append(

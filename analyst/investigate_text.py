@@ -6,6 +6,7 @@ from datetime import datetime
 from pathlib import Path
 
 from analyst.investigate import MAX_LINKS
+from analyst.near_misses import describe_near_misses
 from analyst.report import describe
 
 
@@ -123,6 +124,9 @@ def render_text(found: dict) -> str:
     for record in found["campaign_flags"]:
         lines.append("  as a member of a flagged campaign:")
         lines += ["  " + line for line in describe(record).splitlines()]
+    if found.get("near_misses"):
+        lines.append("  not flagged in the latest run; the rules that came closest (best window each):")
+        lines += ["    " + line for line in describe_near_misses(found["near_misses"])]
     lines += ["", "Activity per hour"] + _activity_lines(found["hours"])
     lines += ["", "Targets"]
     if found["watchlist"]:

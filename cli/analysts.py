@@ -178,6 +178,8 @@ def cmd_investigate(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     lake = existing_lake(settings)
+    if args.entity_type == "watchlist":
+        return _investigate_person(args, settings, lake)
     spark = get_spark(settings, "enumwatch-investigate")
     names = watchlist_names(lake.watchlist_path(), load_key(settings))
     found = investigate(spark, lake, args.entity_type, args.entity_value, names, top=args.top)
@@ -191,6 +193,28 @@ def cmd_investigate(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     print(to_json(found) if args.json else render_text(found))
+    return 0
+
+
+def _investigate_person(args: argparse.Namespace, settings, lake) -> int:
+    """`investigate watchlist NAME`: the name is hashed here with the lake's key; only hashes reach Spark."""
+    from analyst.lookup_id import check_key
+    from analyst.report import to_json
+    from analyst.watchlist_person import investigate_person, render_person
+    from core.errors import UserError
+    from core.pseudonym import load_key
+    from core.watchlist import watchlist_names
+    from jobs.session import get_spark
+
+    if args.html:
+        raise UserError("--html shows one entity; for a watchlist person use the text or --json")
+    key = load_key(settings)
+    check_key(lake, key)
+    raw = _read_id_number(args.entity_value)
+    spark = get_spark(settings, "enumwatch-investigate")
+    found = investigate_person(spark, lake, key, raw, top=args.top)
+    on_watchlist = found["watchlist_key"] in watchlist_names(lake.watchlist_path(), key)
+    print(to_json(found) if args.json else render_person(found, on_watchlist))
     return 0
 
 
@@ -273,9 +297,16 @@ def register(sub) -> None:
     p.add_argument("--poll", type=float, default=2.0, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_serve_sql)
 
-    p = sub.add_parser("investigate", help="one entity in full: activity, rules fired, targets, related entities")
-    p.add_argument("entity_type", choices=ENTITY_TYPES)
-    p.add_argument("entity_value")
+    p = sub.add_parser(
+        "investigate",
+        help="one entity in full: activity, rules fired or closest to firing, targets, related entities; "
+        "or 'watchlist NAME': who looked that person up",
+    )
+    p.add_argument("entity_type", choices=(*ENTITY_TYPES, "watchlist"))
+    p.add_argument(
+        "entity_value",
+        help="the entity; for watchlist, the person's name (- reads it from stdin, out of shell history)",
+    )
     p.add_argument("--lake")
     p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page with a timeline")
     p.add_argument("--json", action="store_true", help="print the findings as one JSON object instead of text")

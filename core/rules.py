@@ -33,7 +33,24 @@ METRICS = (
     "distinct_ips",
     "active_days",
 )
-CAMPAIGN_LINKS = ("device_id", "subnet_user_agent")
+# What links accounts into a group: one device fingerprint; one /24 (IPv4) or /64 (IPv6) with one
+# user agent; one user agent whose accounts started within `start_gap_minutes` of each other.
+CAMPAIGN_LINKS = ("device_id", "subnet_user_agent", "user_agent_start")
+# Group conditions a campaign rule may set: minimums (group >= value) and maximums (group <= value).
+CAMPAIGN_MINIMUMS = (
+    "min_members",
+    "min_distinct_ids",
+    "min_member_median_ids",
+    "min_disjointness",
+    "min_distinct_watchlist",
+    "min_watchlist_member_share",
+    "min_watchlist_disjointness",
+    "min_hit_share",
+)
+CAMPAIGN_MAXIMUMS = ("max_start_spread_hours",)
+CAMPAIGN_SHARES = ("min_disjointness", "min_watchlist_member_share", "min_watchlist_disjointness", "min_hit_share")
+TARGET_TYPES = ("watchlist", "id_prefix")
+TARGET_METRICS = ("distinct_entities", "hit_entities", "flagged_entities", "lookups", "hits")
 
 
 class RulesError(ValueError):
@@ -74,7 +91,12 @@ class PopulationRule:
 
 @dataclass(frozen=True)
 class CampaignRule:
-    """Groups accounts linked by a shared attribute and fires on the group."""
+    """Groups accounts linked by a shared attribute and fires when the group meets every condition.
+
+    The conditions judge the group, not its members: how many accounts, how many distinct targets
+    and watchlist people together, how disjoint their targets are, the share of lookups that
+    returned data, and how close together the members started (fresh accounts working as one).
+    """
 
     name: str
     description: str
@@ -83,9 +105,37 @@ class CampaignRule:
     shadow: bool
     link: str
     min_members: int
-    min_distinct_ids: int
+    min_distinct_ids: int = 0
     min_member_median_ids: float = 0
     min_disjointness: float = 0
+    min_distinct_watchlist: float = 0
+    min_watchlist_member_share: float = 0
+    min_watchlist_disjointness: float = 0
+    min_hit_share: float = 0
+    max_start_spread_hours: float | None = None
+    start_gap_minutes: float = 30
+    # Which members a flag names: all of them, or only those that looked up a watchlist person (a
+    # split-list campaign's evidence; ordinary accounts that happen to share its links stay out).
+    evidence_members: str = "all"
+
+    def minimums(self) -> dict[str, float]:
+        """The group metrics (campaigns columns) this rule needs at least, when set."""
+        column = {"min_members": "n_members"}
+        return {column.get(k, k[4:]): getattr(self, k) for k in CAMPAIGN_MINIMUMS if getattr(self, k)}
+
+
+@dataclass(frozen=True)
+class TargetRule:
+    """Fires for a target (watchlist person or ID prefix) and day when a `targets` metric reaches a minimum."""
+
+    name: str
+    description: str
+    severity: str
+    enabled: bool
+    shadow: bool
+    target_type: str
+    metric: str
+    min_value: float
 
 
 @dataclass(frozen=True)
@@ -99,10 +149,11 @@ class RuleSet:
     threshold: list[ThresholdRule] = field(default_factory=list)
     population: list[PopulationRule] = field(default_factory=list)
     campaigns: list[CampaignRule] = field(default_factory=list)
+    targets: list[TargetRule] = field(default_factory=list)
 
     def severity_of(self, rule_name: str) -> str:
         """The base severity of a rule by name."""
-        for rule in [*self.threshold, *self.population, *self.campaigns]:
+        for rule in [*self.threshold, *self.population, *self.campaigns, *self.targets]:
             if rule.name == rule_name:
                 return rule.severity
         raise KeyError(rule_name)
@@ -249,18 +300,70 @@ def load_rules(path: Path | None = None, warnings: list[str] | None = None) -> R
         where = entry("campaigns", i, raw)
         if where is None:
             continue
+        ruleset.campaigns.append(_campaign(raw, where))
+        names[raw["name"]] = raw
+    for i, raw in enumerate(doc.get("targets") or []):
+        where = entry("targets", i, raw)
+        if where is None:
+            continue
         common = _common(raw, where)
-        if raw.get("link") not in CAMPAIGN_LINKS:
-            raise RulesError(f"{where}: 'link' must be one of {', '.join(CAMPAIGN_LINKS)}")
-        ruleset.campaigns.append(
-            CampaignRule(
+        if raw.get("target_type") not in TARGET_TYPES or raw.get("metric") not in TARGET_METRICS:
+            raise RulesError(
+                f"{where}: target rules need 'target_type' ({', '.join(TARGET_TYPES)}) "
+                f"and 'metric' ({', '.join(TARGET_METRICS)})"
+            )
+        ruleset.targets.append(
+            TargetRule(
                 **common,
-                link=raw["link"],
-                min_members=int(_number(raw, "min_members", where)),
-                min_distinct_ids=int(_number(raw, "min_distinct_ids", where)),
-                min_member_median_ids=_number(raw, "min_member_median_ids", where, 0),
-                min_disjointness=_number(raw, "min_disjointness", where, 0),
+                target_type=raw["target_type"],
+                metric=raw["metric"],
+                min_value=_number(raw, "min_value", where),
             )
         )
         names[raw["name"]] = raw
     return ruleset
+
+
+_CAMPAIGN_KEYS = {
+    "name",
+    "description",
+    "severity",
+    "enabled",
+    "shadow",
+    "link",
+    "start_gap_minutes",
+    "evidence_members",
+}
+EVIDENCE_MEMBERS = ("all", "watchlist")
+
+
+def _campaign(raw: dict[str, Any], where: str) -> CampaignRule:
+    common = _common(raw, where)
+    if raw.get("link") not in CAMPAIGN_LINKS:
+        raise RulesError(f"{where}: 'link' must be one of {', '.join(CAMPAIGN_LINKS)}")
+    # A misspelt condition would silently not apply: a rule that flags far more than reviewed.
+    unknown = set(raw) - _CAMPAIGN_KEYS - set(CAMPAIGN_MINIMUMS) - set(CAMPAIGN_MAXIMUMS)
+    if unknown:
+        known = ", ".join([*CAMPAIGN_MINIMUMS, *CAMPAIGN_MAXIMUMS, "start_gap_minutes"])
+        raise RulesError(f"{where}: unknown campaign condition(s) {', '.join(sorted(unknown))}; known: {known}")
+    values: dict[str, Any] = {k: _number(raw, k, where) for k in CAMPAIGN_MINIMUMS if k in raw}
+    values["min_members"] = int(_number(raw, "min_members", where))
+    if values["min_members"] < 2:
+        raise RulesError(f"{where}: 'min_members' must be at least 2: one account is not a group")
+    for k in CAMPAIGN_SHARES:
+        if not 0 <= values.get(k, 0) <= 1:
+            raise RulesError(f"{where}: '{k}' is a share and must lie between 0 and 1")
+    if "max_start_spread_hours" in raw:
+        values["max_start_spread_hours"] = _number(raw, "max_start_spread_hours", where)
+    if raw["link"] == "user_agent_start":
+        values["start_gap_minutes"] = _number(raw, "start_gap_minutes", where, 30)
+        if values["start_gap_minutes"] <= 0:
+            raise RulesError(f"{where}: 'start_gap_minutes' must be positive")
+    elif "start_gap_minutes" in raw:
+        raise RulesError(f"{where}: 'start_gap_minutes' applies only to link user_agent_start")
+    if raw.get("evidence_members", "all") not in EVIDENCE_MEMBERS:
+        raise RulesError(f"{where}: 'evidence_members' must be one of {', '.join(EVIDENCE_MEMBERS)}")
+    values["evidence_members"] = raw.get("evidence_members", "all")
+    if "min_distinct_ids" in values:
+        values["min_distinct_ids"] = int(values["min_distinct_ids"])
+    return CampaignRule(**common, link=raw["link"], **values)

@@ -139,6 +139,7 @@ class Population:
     attack_events: dict[int, list[tuple]] = field(default_factory=dict)
     labels: list[tuple[str, str, str, str, str]] = field(default_factory=list)
     allowlist: list[tuple[str, str, str, str]] = field(default_factory=list)
+    nets: set[str] = field(default_factory=set)  # /24s handed to planted groups, each used once
     _ips: set[str] = field(default_factory=set)
     _ids: set[str] = field(default_factory=set)
 

@@ -4,7 +4,9 @@ The generator's job is to make enumeration detectors prove two things at once: t
 every attack pattern (bursts, slow drips, suffix brute force, naive scans, celebrity and name
 sprays, account farms, a campaign spread over a /24), and that they leave alone the benign
 traffic that resembles them (families checking six relatives, fans, carrier-grade NAT and
-office NAT addresses, anonymous users, allowlisted verification partners). This module holds
+office NAT addresses, anonymous users, allowlisted verification partners). The group cases
+(campaigns below every per-account threshold and their benign look-alikes) are in `campaigns`.
+This module holds
 that cast and its behaviour, so one file says what a detector must catch and what it must not
 flag; generate.py only turns the resulting events into log lines and files.
 
@@ -19,6 +21,7 @@ import datetime as dt
 import random
 
 from core.idnumber import check_char, is_valid
+from generator.campaigns import plant_group_cases
 from generator.population import (
     Actor,
     Household,
@@ -50,6 +53,7 @@ from generator.vocabulary import (
 def build_population(rng: random.Random, *, days: int, scale: float, start_ms: int) -> Population:
     """Create every actor, plan every attack and record labels and the allowlist."""
     pop = Population(rng, days, scale, start_ms)
+    plant_group_cases(pop)  # first, so their sizes depend on the seed alone, not on the scale
     _benign(pop)
     _partners(pop)
     _attacks(pop)
@@ -265,6 +269,9 @@ def _attacks(pop: Population) -> None:
 
     sc = "distributed_campaign"
     net = f"{r.choice(CAMPAIGN_NETS)}.{r.randrange(256)}.{r.randrange(256)}"
+    while net in pop.nets:
+        net = f"{r.choice(CAMPAIGN_NETS)}.{r.randrange(256)}.{r.randrange(256)}"
+    pop.nets.add(net)
     pop.label(
         "campaign",
         f"{net}.0/24",

@@ -19,8 +19,15 @@ ATTACK_SCENARIOS = (
     "name_only_spray",
     "account_farm",
     "distributed_campaign",
+    "split_campaign_subnet",
+    "split_campaign_spread",
+    "split_device_farm",
 )
-BENIGN_SCENARIOS = ("ordinary_citizen", "fan", "cgnat", "nat_office", "anonymous")
+# The group cases (generator.campaigns): campaigns whose every account stays below every per-account
+# threshold, and the benign groups that share their links but not their behaviour.
+GROUP_ATTACK_SCENARIOS = ("split_campaign_subnet", "split_campaign_spread", "split_device_farm")
+GROUP_BENIGN_SCENARIOS = ("office", "fan_club", "family_tablet", "school_room")
+BENIGN_SCENARIOS = ("ordinary_citizen", "fan", "cgnat", "nat_office", "anonymous", *GROUP_BENIGN_SCENARIOS)
 PARTNER_SCENARIO = "verification_partner"
 
 # Volumes at scale 1.0 (benign, multiplied by scale) tuned for ~20k lines/day in total.
@@ -125,6 +132,18 @@ BROWSER_UAS = (
     " Version/17.3 Mobile/15E148 Safari/604.1",
 )
 CAMPAIGN_UA = "Dalvik/2.1.0 (Linux; U; Android 7.1.2; SM-G9650 Build/N2G48H) hkq/0.9.3"
+# The sellers' client programs of the below-threshold campaigns, one per campaign.
+SELLER_UAS = (
+    "Dalvik/2.1.0 (Linux; U; Android 9; MI 8 Build/PKQ1.180729.001) xq-lite/2.4",
+    "okhttp/3.12.13 hkbatch/1.1",
+)
+OFFICE_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0"
+    " Safari/537.36 Edg/124.0.2478.51"
+)
+SCHOOL_UA = (
+    "Mozilla/5.0 (Windows NT 6.1; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/109.0.0.0 Safari/537.36"
+)
 # Public-looking /16s for mobile and home users; the /24 campaign is drawn from elsewhere.
 CITIZEN_NETS = ("36.112", "39.144", "111.30", "112.96", "117.136", "120.229", "183.14", "223.104")
 CAMPAIGN_NETS = (45, 103, 185)

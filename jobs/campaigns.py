@@ -1,72 +1,183 @@
-"""lookups -> campaigns: accounts that act together, linked by a device or by a /24 and user agent.
+"""lookups -> campaigns: accounts that act together, judged as a group rather than one by one.
 
-Each member's targets are an HLL sketch; the union of the sketches against the sum of their sizes
-says whether members split one target list between them (disjoint) or each look up the same few
-people (as colleagues behind one office NAT do).
+Accounts are grouped by what links them (`CampaignRule.link`): one device fingerprint; one /24
+(IPv4) or /64 (IPv6) with one user agent; or one user agent whose accounts first appeared within
+a few minutes of each other (sessions that start together, on any network). The group is then
+judged on what only a group shows: distinct targets and watchlist people together, how disjoint
+the members' targets are, the share of lookups that returned data, and how close together the
+members started. So a seller's fresh accounts that split one bought list, each looking up only
+3-5 people, are found, while an office of long-lived colleagues with overlapping lookups, or a
+fan club checking one idol, is not.
+
+Each member's targets are HLL sketches; the union of the sketches against the sum of their sizes
+says whether members split one target list between them (disjoint) or look up the same people.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from functools import reduce
+
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from core.rules import CampaignRule
 
 MAX_MEMBERS = 1000
-_LINKS = {"device_id": ["device_id"], "subnet_user_agent": ["ip_24", "user_agent"]}
+_LINK_COLUMNS = {"device_id": ["device_id"], "subnet_user_agent": ["net", "user_agent"], "user_agent_start": None}
 
 
-def campaigns(lookups: DataFrame, rule: CampaignRule, lg_config_k: int) -> DataFrame:
-    """Campaign rows (without run columns) for groups that meet `rule`'s conditions."""
-    link = _LINKS[rule.link]
-    members = (
-        lookups.where(F.col("client_id").isNotNull() & F.col("id_hash").isNotNull())
-        .where(F.lit(True) if rule.link == "device_id" else F.col("ip_24").isNotNull())
-        .where(F.col(link[0]).isNotNull())
+def ip_64(ip: Column) -> Column:
+    """The IPv6 /64 of an address as 'a:b:c:d::/64' (groups without leading zeros, lower case), else null."""
+    halves = F.split(F.lower(ip), "::", 2)
+    head = F.when(halves[0] == "", F.array()).otherwise(F.split(halves[0], ":"))
+    tail = F.when((F.size(halves) < 2) | (halves[1] == ""), F.array()).otherwise(F.split(halves[1], ":"))
+    missing = F.greatest(F.lit(0), 8 - F.size(head) - F.size(tail))
+    groups = F.concat(head, F.array_repeat(F.lit("0"), missing), tail)
+    trimmed = F.transform(F.slice(groups, 1, 4), lambda g: F.regexp_replace(g, "^0+(?=.)", ""))
+    well_formed = ip.contains(":") & ~ip.contains(".") & (F.size(groups) == 8)
+    return F.when(well_formed, F.concat(F.concat_ws(":", trimmed), F.lit("::/64")))
+
+
+def _members(lookups: DataFrame, link: list[str], lg_config_k: int) -> DataFrame:
+    """One row per (link values, account): its targets, watchlist people, hits and first/last lookup."""
+    if "user_agent" in link:
+        # A line logged without a user agent still came from the account's program: without this, a
+        # member whose one celebrity lookup lost its agent would drop out of its campaign's evidence.
+        own = F.max("user_agent").over(Window.partitionBy("client_id"))
+        lookups = lookups.withColumn("user_agent", F.coalesce(F.col("user_agent"), own))
+    return (
+        lookups.where(F.col("client_id").isNotNull())
+        .where(F.col("id_hash").isNotNull() | F.col("watchlist_key").isNotNull())
+        .withColumn("net", F.coalesce("ip_24", ip_64(F.col("client_ip"))))
+        .where(reduce(lambda a, b: a & b, [F.col(c).isNotNull() for c in link]))
         .groupBy(*link, "client_id")
         .agg(
             F.hll_sketch_agg("id_hash", lg_config_k).alias("sketch"),
+            F.hll_sketch_agg("watchlist_key", lg_config_k).alias("sketch_watchlist"),
+            F.collect_set("watchlist_key").alias("watchlist_keys"),
+            F.collect_set(F.when(F.col("hit"), F.col("watchlist_key"))).alias("watchlist_hit_keys"),
             F.count(F.lit(1)).alias("lookups"),
             F.count_if("hit").alias("hits"),
             F.min("event_time").alias("first_seen"),
             F.max("event_time").alias("last_seen"),
         )
-        .withColumn("member_ids", F.hll_sketch_estimate("sketch"))
+        .withColumn("member_ids", F.coalesce(F.hll_sketch_estimate("sketch"), F.lit(0)))
+        .withColumn("member_watchlist", F.size("watchlist_keys"))
     )
+
+
+def _started_together(members: DataFrame, gap_minutes: float) -> DataFrame:
+    """Split each user agent's accounts into runs whose first lookups follow each other within `gap_minutes`.
+
+    A run starts where the gap to the previous account's first lookup exceeds the limit, so no
+    clock boundary cuts a campaign in two. The run is named by its user agent and start time.
+    """
+    by_start = Window.partitionBy("user_agent").orderBy("first_seen", "client_id")
+    gap = F.col("first_seen").cast("double") - F.lag("first_seen").over(by_start).cast("double")
+    new_run = F.when(gap.isNull() | (gap > gap_minutes * 60), 1).otherwise(0)
+    running = by_start.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    runs = members.withColumn("_new", new_run).withColumn("_run", F.sum("_new").over(running))
+    start = F.min("first_seen").over(Window.partitionBy("user_agent", "_run"))
+    name = F.concat(
+        F.lit("ua-start:"),
+        F.date_format(start, "yyyy-MM-dd'T'HH:mm'Z'"),
+        F.lit(":"),
+        F.substring(F.sha2("user_agent", 256), 1, 12),
+    )
+    return runs.withColumn("net", name).drop("_new", "_run")
+
+
+def campaign_groups(lookups: DataFrame, rule: CampaignRule, lg_config_k: int) -> DataFrame:
+    """Every group the rule's link forms, with the figures its conditions read (no condition applied)."""
+    if rule.link == "user_agent_start":
+        members = _started_together(_members(lookups, ["user_agent"], lg_config_k), rule.start_gap_minutes)
+        link = ["net", "user_agent"]
+    else:
+        link = _LINK_COLUMNS[rule.link]
+        members = _members(lookups, link, lg_config_k)
     groups = members.groupBy(*link).agg(
         F.count(F.lit(1)).alias("n_members"),
         F.slice(F.sort_array(F.collect_list("client_id")), 1, MAX_MEMBERS).alias("members"),
+        F.slice(
+            F.sort_array(F.collect_list(F.when(F.col("member_watchlist") > 0, F.col("client_id")))), 1, MAX_MEMBERS
+        ).alias("watchlist_members"),
         F.sum("lookups").alias("lookups"),
         F.sum("hits").alias("hits"),
         F.hll_sketch_estimate(F.hll_union_agg("sketch", True)).alias("distinct_ids"),
         F.sum("member_ids").alias("sum_member_ids"),
         F.percentile_approx("member_ids", 0.5).cast("double").alias("member_median_ids"),
+        F.coalesce(F.hll_sketch_estimate(F.hll_union_agg("sketch_watchlist", True)), F.lit(0)).alias(
+            "distinct_watchlist"
+        ),
+        F.sum("member_watchlist").alias("sum_member_watchlist"),
+        F.avg(F.when(F.col("member_watchlist") > 0, 1.0).otherwise(0.0)).alias("watchlist_member_share"),
+        F.array_sort(F.array_distinct(F.flatten(F.collect_list("watchlist_keys")))).alias("watchlist_keys"),
+        F.array_sort(F.array_distinct(F.flatten(F.collect_list("watchlist_hit_keys")))).alias("watchlist_hit_keys"),
         F.min("first_seen").alias("first_seen"),
+        F.max("first_seen").alias("last_start"),
         F.max("last_seen").alias("last_seen"),
     )
     return (
-        groups.withColumn("distinct_ids", F.least("distinct_ids", "lookups"))
-        .withColumn("disjointness", F.least(F.lit(1.0), F.col("distinct_ids") / F.col("sum_member_ids")))
-        .where(
-            (F.col("n_members") >= rule.min_members)
-            & (F.col("distinct_ids") >= rule.min_distinct_ids)
-            & (F.col("member_median_ids") >= rule.min_member_median_ids)
-            & (F.col("disjointness") >= rule.min_disjointness)
+        groups.withColumn("distinct_ids", F.coalesce(F.least("distinct_ids", "lookups"), F.lit(0)))
+        .withColumn(
+            "disjointness",
+            F.when(F.col("sum_member_ids") > 0, F.least(F.lit(1.0), F.col("distinct_ids") / F.col("sum_member_ids"))),
         )
+        .withColumn(
+            "watchlist_disjointness",
+            F.when(
+                F.col("sum_member_watchlist") > 0,
+                F.least(F.lit(1.0), F.col("distinct_watchlist") / F.col("sum_member_watchlist")),
+            ),
+        )
+        .withColumn("hit_share", F.col("hits") / F.col("lookups"))
+        .withColumn(
+            "start_spread_hours", (F.col("last_start").cast("double") - F.col("first_seen").cast("double")) / 3600
+        )
+        .withColumn("link_value", F.col(link[0]))
+        .withColumn("user_agent", F.col("user_agent") if "user_agent" in link else F.lit(None).cast("string"))
+    )
+
+
+def _condition(rule: CampaignRule) -> Column:
+    """Every condition the rule sets; a share that cannot be computed (no IDs, no watchlist) fails its minimum."""
+    cond = F.lit(True)
+    for metric, minimum in rule.minimums().items():
+        cond = cond & F.coalesce(F.col(metric) >= minimum, F.lit(False))
+    if rule.max_start_spread_hours is not None:
+        cond = cond & (F.col("start_spread_hours") <= rule.max_start_spread_hours)
+    return cond
+
+
+def campaigns(lookups: DataFrame, rule: CampaignRule, lg_config_k: int) -> DataFrame:
+    """Campaign rows (without run columns) for groups that meet `rule`'s conditions.
+
+    The figures describe the whole group; `members` names the accounts the rule holds as evidence
+    (`evidence_members`: all, or those that looked up a watchlist person).
+    """
+    named = "watchlist_members" if rule.evidence_members == "watchlist" else "members"
+    return (
+        campaign_groups(lookups, rule, lg_config_k)
+        .where(_condition(rule))
         .select(
             F.lit(rule.name).alias("rule"),
             F.lit(rule.link).alias("link"),
-            F.col(link[0]).alias("link_value"),
-            (F.col("user_agent") if rule.link == "subnet_user_agent" else F.lit(None).cast("string")).alias(
-                "user_agent"
-            ),
-            "members",
+            "link_value",
+            "user_agent",
+            F.col(named).alias("members"),
             "n_members",
             "lookups",
             "distinct_ids",
             "hits",
             "member_median_ids",
             "disjointness",
+            "distinct_watchlist",
+            "watchlist_member_share",
+            "watchlist_disjointness",
+            "hit_share",
+            "start_spread_hours",
+            "watchlist_keys",
+            "watchlist_hit_keys",
             "first_seen",
             "last_seen",
         )

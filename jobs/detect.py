@@ -1,4 +1,4 @@
-"""The detection job: requests -> lookups -> entity_hours -> entity_windows -> campaigns -> flagged_clients.
+"""The detection job: requests -> lookups -> entity_hours -> entity_windows -> campaigns -> flagged_clients -> targets.
 
 Every intermediate table is written to the run's staging directory and read back before the next
 step, so each step starts from Parquet (short plans, no recomputation) and each table can be checked
@@ -27,6 +27,7 @@ from jobs.exposures import exposures
 from jobs.flags import all_hits, allow_frame, campaign_totals, entity_totals, flag, split_allowlisted
 from jobs.lookups import to_lookups
 from jobs.spans import span
+from jobs.targets import targets
 from jobs.windows import ENTITY, entity_hours, entity_prefix_hours, entity_windows, seven_day_ends
 from schemas import CAMPAIGNS, LAKE_TABLES, Table
 
@@ -39,9 +40,10 @@ DETECTION_TABLES = (
     "flagged_clients",
     "allowlisted_hits",
     "exposures",
+    "targets",
 )
 # Tables a run rewrites partition by partition (the dates it recomputes); the others gain the run's rows.
-PARTITIONED = ("lookups", "entity_hours", "entity_prefix_hours", "entity_windows")
+PARTITIONED = ("lookups", "entity_hours", "entity_prefix_hours", "entity_windows", "targets")
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ def stage(
         flags.unpersist()
         hits.unpersist()
     _write(exposures(recent, keep).coalesce(1), t["exposures"], staging)
+    _write(targets(lookups, keep, ruleset, run_id).repartition("event_date"), t["targets"], staging)
     # From the Parquet footers: no Spark job per table; a table the run left empty has no files and counts 0.
     return {name: _rows(staging / name) for name in DETECTION_TABLES}
 

@@ -95,9 +95,34 @@ def population_hits(windows: DataFrame, rule: PopulationRule, allowed: DataFrame
     )
 
 
+_CAMPAIGN_OBSERVED = (
+    "n_members",
+    "distinct_ids",
+    "member_median_ids",
+    "disjointness",
+    "distinct_watchlist",
+    "watchlist_member_share",
+    "watchlist_disjointness",
+    "hit_share",
+    "start_spread_hours",
+)
+
+
 def campaign_hits(campaigns: DataFrame, ruleset: RuleSet) -> DataFrame:
-    """Campaigns as rule hits of entity type `campaign`, over the whole detection range."""
+    """Campaigns as rule hits of entity type `campaign`, over the whole detection range.
+
+    The evidence holds the group's figures and, as thresholds, the rule's minimums, so a reviewer
+    reads each observed value next to the limit it reached.
+    """
     shadow = F.create_map(*[x for r in ruleset.campaigns for x in (F.lit(r.name), F.lit(r.shadow))])
+    limits = F.lit(None).cast("map<string,double>")
+    for r in ruleset.campaigns:
+        mins = r.minimums()
+        if mins:
+            limits = F.when(F.col("rule") == r.name, _metric_map({k: F.lit(v) for k, v in mins.items()})).otherwise(
+                limits
+            )
+    observed = F.map_filter(_metric_map({k: F.col(k) for k in _CAMPAIGN_OBSERVED}), lambda _, v: v.isNotNull())
     return campaigns.select(
         F.lit("campaign").alias("entity_type"),
         F.col("link_value").alias("entity_value"),
@@ -106,16 +131,10 @@ def campaign_hits(campaigns: DataFrame, ruleset: RuleSet) -> DataFrame:
         F.lit("range").alias("window"),
         F.col("first_seen").alias("window_start"),
         F.col("last_seen").alias("window_end"),
-        _metric_map(
-            {
-                "n_members": F.col("n_members"),
-                "distinct_ids": F.col("distinct_ids"),
-                "disjointness": F.col("disjointness"),
-            }
-        ).alias("observed"),
-        F.lit(None).cast("map<string,double>").alias("threshold"),
+        observed.alias("observed"),
+        limits.alias("threshold"),
         F.col("n_members").cast("double").alias("strength"),
-        F.array().cast("array<string>").alias("watchlist_keys"),
+        F.coalesce(F.col("watchlist_keys"), F.array().cast("array<string>")).alias("watchlist_keys"),
     )
 
 
@@ -153,9 +172,9 @@ def campaign_totals(campaigns: DataFrame) -> DataFrame:
         F.sum("hits").alias("hits"),
         F.max("distinct_ids").alias("distinct_ids"),
         F.lit(0).cast("bigint").alias("distinct_names"),
-        F.lit(0).cast("bigint").alias("distinct_watchlist"),
-        F.array().cast("array<string>").alias("watchlist_keys"),
-        F.array().cast("array<string>").alias("watchlist_hit_keys"),
+        F.coalesce(F.max("distinct_watchlist"), F.lit(0)).cast("bigint").alias("distinct_watchlist"),
+        _union_sets("watchlist_keys").alias("watchlist_keys"),
+        _union_sets("watchlist_hit_keys").alias("watchlist_hit_keys"),
         F.array().cast("array<string>").alias("masked_id_samples"),
         F.min("first_seen").alias("first_seen"),
         F.max("last_seen").alias("last_seen"),

@@ -36,13 +36,14 @@ from jobs.quality import (
     validate,
 )
 from jobs.session import get_spark
+from jobs.targets import flagged_entities
 from pipelines.alerts import alerts_flow, notify_failure
 from pipelines.data_docs import data_docs
 from pipelines.ingest import new_run_id, stage_verdicts
 from pipelines.retries import IO_RETRIES
 from schemas import DETECT_RUNS, LAKE_TABLES
 
-SUITES = ("lookups", "entity_windows", "campaigns", "flagged_clients")
+SUITES = ("lookups", "entity_windows", "campaigns", "flagged_clients", "targets")
 
 
 def _covered(lake: Lake) -> set[str]:
@@ -91,7 +92,7 @@ def build_tables(
 def validate_tables(
     run_id: str, settings: Settings, scope: Scope, allowlist: str | None, now: datetime
 ) -> list[Verdict]:
-    """Run each detection table's suite; cross-table checks see the staged lookups and the allowlist."""
+    """Run each detection table's suite; cross-table checks see the staged lookups, flags and the allowlist."""
     lake = Lake(settings.lake, settings.keep_versions)
     spark = get_spark(settings)
     staging = lake.staging(run_id)
@@ -112,6 +113,7 @@ def validate_tables(
     spark.createDataFrame(
         [(e.entity_type, e.entity_value) for e in allowed], "entity_type string, entity_value string"
     ).createOrReplaceTempView("detect_allowlist")
+    flagged_entities(staged("flagged_clients")).createOrReplaceTempView("detect_flagged")
     requests = lake.read(spark, "requests")
     expected = requests.where(
         F.col("event_date").isin([F.lit(d) for d in scope.dates])

@@ -15,6 +15,7 @@ from schemas.detection import (
     EXPOSURES,
     FLAGGED_CLIENTS,
     LOOKUPS,
+    TARGETS,
 )
 from schemas.ingest import DQ_RESULTS, INGEST_MANIFEST, LINES, QUARANTINE, REQUESTS
 from schemas.maintenance import COMPACTION_LOG, PARTITION_AGES, RETENTION_LOG
@@ -36,6 +37,7 @@ LAKE_TABLES: dict[str, Table] = {
         CAMPAIGNS,
         ALLOWLISTED_HITS,
         EXPOSURES,
+        TARGETS,
         DETECT_RUNS,
         ALERTS,
         RETENTION_LOG,
@@ -58,6 +60,7 @@ __all__ = [
     "CAMPAIGNS",
     "ALLOWLISTED_HITS",
     "EXPOSURES",
+    "TARGETS",
     "DETECT_RUNS",
     "ALERTS",
     "RETENTION_LOG",

@@ -151,9 +151,14 @@ CAMPAIGNS = Table(
     (
         Col("detect_run_id", "string", "The detection run.", False),
         Col("rule", "string", "The campaign rule that fired.", False),
-        Col("link", "string", "device_id or subnet_user_agent.", False),
-        Col("link_value", "string", "The shared device id, or the /24.", False),
-        Col("user_agent", "string", "The shared user agent, for subnet campaigns."),
+        Col("link", "string", "device_id, subnet_user_agent or user_agent_start.", False),
+        Col(
+            "link_value",
+            "string",
+            "The shared device id; the /24 or /64; or ua-start:<first start>:<user agent hash> for accounts that started together.",
+            False,
+        ),
+        Col("user_agent", "string", "The shared user agent, for subnet and start-together campaigns."),
         Col("members", "array<string>", "Client ids in the campaign (at most 1000).", False),
         Col("n_members", "bigint", "Number of client ids.", False),
         Col("lookups", "bigint", "Lookups by all members.", False),
@@ -161,6 +166,17 @@ CAMPAIGNS = Table(
         Col("hits", "bigint", "Lookups that returned data.", False),
         Col("member_median_ids", "double", "Median distinct IDs per member."),
         Col("disjointness", "double", "Union of targets / sum of per-member targets (1 = fully disjoint)."),
+        Col("distinct_watchlist", "bigint", "Distinct watchlist people over all members (HLL)."),
+        Col("watchlist_member_share", "double", "Share of members that looked up a watchlist person."),
+        Col(
+            "watchlist_disjointness",
+            "double",
+            "Distinct watchlist people / sum of per-member watchlist people (1 = each person by one member).",
+        ),
+        Col("hit_share", "double", "hits / lookups."),
+        Col("start_spread_hours", "double", "Hours between the first and the last member's first lookup."),
+        Col("watchlist_keys", "array<string>", "Watchlist entries the members looked up."),
+        Col("watchlist_hit_keys", "array<string>", "Watchlist entries whose data was returned to a member."),
         Col("first_seen", "timestamp", "First lookup by a member.", False),
         Col("last_seen", "timestamp", "Last lookup by a member.", False),
         Col("detect_date", "date", "UTC date of the run (partition).", False),
@@ -197,6 +213,32 @@ EXPOSURES = Table(
         Col("detect_date", "date", "UTC date of the run (partition).", False),
     ),
     partition_by=("detect_date",),
+)
+
+TARGETS = Table(
+    "targets",
+    "The victims' side: one row per watchlist person or ID prefix and day, with who looked them up.",
+    (
+        Col("target_type", "string", "watchlist (a watchlist person) or id_prefix (region + birth date).", False),
+        Col("target", "string", "The watchlist handle (wl-...) or the keyed hash of the ID prefix.", False),
+        Col("lookups", "bigint", "Lookups of the target that day.", False),
+        Col("hits", "bigint", "Of those, lookups that returned data.", False),
+        Col(
+            "distinct_entities", "bigint", "Distinct entities that looked the target up (HLL, at most lookups).", False
+        ),
+        Col("hit_entities", "bigint", "Distinct entities the target's data was returned to (HLL).", False),
+        Col(
+            "flagged_entities",
+            "bigint",
+            "Distinct entities among them flagged by the run, directly or through a campaign (HLL).",
+            False,
+        ),
+        Col("sketch_entities", "binary", "HLL sketch of the entities, to merge days without rescanning lookups."),
+        Col("rules", "array<string>", "Target rules that fired for the row (config/rules.yaml `targets`).", False),
+        Col("detect_run_id", "string", "The detection run that computed the row.", False),
+        Col("event_date", "date", "UTC date (partition).", False),
+    ),
+    partition_by=("event_date",),
 )
 
 DETECT_RUNS = Table(

@@ -212,6 +212,53 @@ CAMPAIGNS = [
 ]
 
 
+# acct-far was not flagged: its day window, for "why not flagged" (closest rule: suffix_brute_force, 1 of 10).
+WINDOWS = [
+    {
+        "entity_type": "client_id",
+        "entity_value": "acct-far",
+        "window": "day",
+        "window_start": DAY,
+        "window_end": DAY + timedelta(days=1),
+        "lookups": 1,
+        "distinct_ids": 1,
+        "distinct_names": 0,
+        "distinct_watchlist": 0,
+        "hits": 0,
+        "misses": 1,
+        "miss_share": 1.0,
+        "invalid_id_share": 0.0,
+        "max_seqs_per_prefix": 1,
+        "consecutive_share": 0.0,
+        "distinct_clients": 1,
+        "distinct_devices": 1,
+        "distinct_ips": 1,
+        "active_days": 1,
+        "watchlist_keys": [],
+        "watchlist_hit_keys": [],
+        "first_seen": at(8),
+        "last_seen": at(8),
+        "window_date": DAY.date(),
+    }
+]
+# The victims' side of WANG's day: one entity looked them up and got their data; it is flagged.
+TARGETS = [
+    {
+        "target_type": "watchlist",
+        "target": watchlist_key(KEY, WANG),
+        "lookups": 1,
+        "hits": 1,
+        "distinct_entities": 1,
+        "hit_entities": 1,
+        "flagged_entities": 1,
+        "sketch_entities": None,
+        "rules": [],
+        "detect_run_id": RUN,
+        "event_date": DAY.date(),
+    }
+]
+
+
 def publish(lake: Lake, tables: dict[str, list[dict]], run_id: str = "test") -> None:
     """Write each table's rows as hive-partitioned Parquet into staging, then publish them as new versions."""
     run_id = f"{run_id}-{uuid.uuid4().hex[:6]}"
@@ -243,5 +290,14 @@ def build(root: Path) -> Lake:
     watchlist = root / "watchlist.csv"
     watchlist.write_text(f"name\n{WANG}\n{LI}\n", encoding="utf-8")
     lake.remember_watchlist(watchlist)
-    publish(lake, {"lookups": LOOKUPS, "flagged_clients": FLAGS, "campaigns": CAMPAIGNS})
+    publish(
+        lake,
+        {
+            "lookups": LOOKUPS,
+            "flagged_clients": FLAGS,
+            "campaigns": CAMPAIGNS,
+            "entity_windows": WINDOWS,
+            "targets": TARGETS,
+        },
+    )
     return lake

@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from core.rules import load_rules
-from jobs.campaigns import campaigns
+from jobs.campaigns import campaigns, ip_64
 from schemas import LOOKUPS
 from schemas.table import spark_type
 
@@ -183,3 +183,127 @@ def test_campaigns_time_span_covers_every_member(spark):
     span = lookups.agg(F.min("event_time").alias("a"), F.max("event_time").alias("b")).first()
     assert (row["first_seen"], row["last_seen"]) == (span["a"], span["b"])
     assert row["last_seen"] - row["first_seen"] > timedelta(minutes=10)
+
+
+# ---- group behaviour: split lists below every per-account threshold, and their look-alikes ---------------
+RULE = {r.name: r for r in RULES.campaigns}
+DDL_WL = DDL + ", watchlist_key string, minute int"
+
+
+def sellers(prefix, n, *, net, ua=UA, device=None, celeb=lambda i: f"wl-{i:02d}", start=0, every=3, ids=3):
+    """n accounts, each looking up `ids` people of its own plus one watchlist person `celeb(i)`, all data returned.
+
+    Account i starts at minute `start + every * i`; its own people are disjoint from every other account's.
+    """
+    rows = []
+    for i in range(n):
+        cid, ip = f"{prefix}{i:02d}", (f"{net(i)}.{10 + i}" if callable(net) else f"{net}.{10 + i}")
+        dev = device or f"{prefix}-dev-{i}"
+        t = start + every * i
+        person = celeb(i)  # a watchlist person has one ID, whoever looks them up
+        own = _id(10**6 + int.from_bytes(person.encode()) % 10**6) if person else _id(2 * 10**6 + i)
+        rows.append((cid, dev, ip, ua, own, True, person, t))
+        base = 3 * 10**6 + int.from_bytes(prefix.encode()) % 10**5 * 100
+        rows += [(cid, dev, ip, ua, _id(base + i * 10 + k), True, None, t + 1) for k in range(ids)]
+    return rows
+
+
+def found_wl(spark, rows, rule):
+    df = spark.createDataFrame(rows, DDL_WL)
+    lookups = as_lookups(df.drop("minute")).drop("event_time")
+    timed = df.select("client_id", "id_hash", (F.lit(T0) + F.make_interval(mins="minute")).alias("event_time"))
+    lookups = lookups.join(timed, ["client_id", "id_hash"]).withColumn("event_hour", F.date_trunc("hour", "event_time"))
+    return campaigns(lookups.transform(LOOKUPS.conform), rule, RULES.hll_lg_config_k)
+
+
+@pytest.mark.spark
+def test_campaigns_split_list_on_one_subnet_is_found_though_each_account_looks_up_four_people(spark):
+    rows = sellers("s", 8, net="185.51.43")
+    (row,) = found_wl(spark, rows, RULE["split_list_subnet"]).collect()
+    assert (row["link_value"], row["user_agent"], row["n_members"], row["distinct_ids"]) == (
+        "185.51.43.0/24",
+        UA,
+        8,
+        32,
+    )
+    assert (row["distinct_watchlist"], row["watchlist_member_share"], row["watchlist_disjointness"]) == (8, 1.0, 1.0)
+    assert row["member_median_ids"] == 4.0 and row["disjointness"] == 1.0 and row["hit_share"] == 1.0
+    assert row["watchlist_keys"] == [f"wl-{i:02d}" for i in range(8)]
+
+
+@pytest.mark.spark
+def test_campaigns_split_list_spread_over_subnets_is_found_by_user_agent_and_start(spark):
+    rows = sellers("s", 9, net=lambda i: f"185.51.{40 + i // 3}")
+    rows += sellers("late", 9, net=lambda i: f"45.9.{i}", start=600, every=45)  # same agent, never within 30 min
+    got = found_wl(spark, rows, RULE["split_list_start"]).collect()
+    assert [r["members"] for r in got] == [[f"s{i:02d}" for i in range(9)]]
+    assert got[0]["link_value"].startswith("ua-start:2026-11-01T09:00Z:") and got[0]["start_spread_hours"] == 0.4
+    assert found_wl(spark, rows, RULE["split_list_subnet"]).collect() == []  # 3 per /24 is no subnet group
+
+
+@pytest.mark.spark
+def test_campaigns_split_list_names_only_members_that_looked_up_watchlist_people(spark):
+    rows = sellers("s", 9, net=lambda i: f"185.51.{40 + i // 3}")
+    rows += sellers("app", 2, net="36.112.9", celeb=lambda i: None, start=5)  # same agent, started alongside
+    (row,) = found_wl(spark, rows, RULE["split_list_start"]).collect()
+    assert row["n_members"] == 11 and row["watchlist_member_share"] == 9 / 11
+    assert row["members"] == [f"s{i:02d}" for i in range(9)]
+
+
+@pytest.mark.spark
+def test_campaigns_a_line_logged_without_user_agent_counts_under_the_accounts_own_agent(spark):
+    rows = sellers("s", 9, net=lambda i: f"185.51.{40 + i // 3}")
+    rows = [(*r[:3], None, *r[4:]) if r[0] == "s04" and r[6] else r for r in rows]  # its celebrity line lost the agent
+    (row,) = found_wl(spark, rows, RULE["split_list_start"]).collect()
+    assert row["members"] == [f"s{i:02d}" for i in range(9)] and row["distinct_watchlist"] == 9
+
+
+LOOK_ALIKES = [
+    pytest.param(
+        sellers("fan", 12, net="185.51.43", celeb=lambda i: "wl-idol"),
+        id="a fan club on one Wi-Fi, one app, one start, everyone checking the same idol",
+    ),
+    pytest.param(
+        sellers("emp", 12, net="203.0.113", ua=OFFICE_UA, celeb=lambda i: None, every=600 // 12),
+        id="an office: one /24 and one browser, no watchlist people",
+    ),
+    pytest.param(
+        sellers("stu", 12, net="203.0.113", device="d-room", celeb=lambda i: "wl-idol" if i < 3 else None, ids=1),
+        id="a school room: identical PCs, one class starting together, each student 1-2 people",
+    ),
+    pytest.param(
+        sellers("fam", 3, net="36.112.5", device="d-tablet", celeb=lambda i: f"wl-{i}"),
+        id="a family tablet: three accounts are not a group",
+    ),
+]
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("rows", LOOK_ALIKES)
+def test_campaigns_group_rules_leave_look_alikes_alone(spark, rows):
+    for rule in RULES.campaigns:
+        assert found_wl(spark, rows, rule).collect() == [], rule.name
+
+
+@pytest.mark.spark
+def test_campaigns_split_list_on_one_device_is_found(spark):
+    rows = sellers("farm", 7, net=lambda i: f"36.112.{i}", device="d-farm")
+    (row,) = found_wl(spark, rows, RULE["split_list_device"]).collect()
+    assert (row["link_value"], row["n_members"], row["distinct_ids"]) == ("d-farm", 7, 28)
+    assert found_wl(spark, rows, RULE["device_account_farm"]).collect() == []  # under 50 IDs
+
+
+@pytest.mark.spark
+def test_ip_64_takes_the_first_four_groups_of_any_ipv6_spelling(spark):
+    cases = {
+        "2001:db8:0:12:aa::1": "2001:db8:0:12::/64",
+        "2001:DB8::1": "2001:db8:0:0::/64",
+        "2001:0db8:0000:0001:0000:0000:0000:0001": "2001:db8:0:1::/64",
+        "::1": "0:0:0:0::/64",
+        "2001:db8::1:2:3:4:5": "2001:db8:0:1::/64",
+        "203.0.113.7": None,
+        "not-an-ip": None,
+    }
+    df = spark.createDataFrame([(k,) for k in cases], "ip string")
+    got = {r["ip"]: r["net"] for r in df.select("ip", ip_64(F.col("ip")).alias("net")).collect()}
+    assert got == cases

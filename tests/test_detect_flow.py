@@ -22,7 +22,7 @@ from schemas.table import spark_type
 
 KEY = TEST_KEY
 T0 = datetime(2026, 11, 1, 9)
-SUITES = {"lookups", "entity_windows", "campaigns", "flagged_clients"}
+SUITES = {"lookups", "entity_windows", "campaigns", "flagged_clients", "targets"}
 FORCED = {
     "type": "expect_table_row_count_to_be_between",
     "kwargs": {"min_value": 0, "max_value": 0},

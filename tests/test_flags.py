@@ -353,6 +353,13 @@ def test_campaign_flags_carry_their_members(spark):
                 0,
                 30.0,
                 1.0,
+                0,
+                0.0,
+                None,
+                0.0,
+                0.5,
+                [],
+                [],
                 DAY,
                 DAY,
                 NOW.date(),
@@ -370,3 +377,19 @@ def test_campaign_flags_carry_their_members(spark):
             "score int, shadow boolean",
         ),
     )
+    (evidence,) = got.first()["evidence"]
+    assert evidence["threshold"] == {"n_members": 8.0, "distinct_ids": 50.0}
+    assert evidence["observed"]["n_members"] == 2.0 and "watchlist_disjointness" not in evidence["observed"]
+
+
+@pytest.mark.spark
+def test_campaign_flags_are_critical_when_a_watchlist_persons_data_reached_a_member(spark):
+    split = CampaignRule("split", "split list", "high", True, False, "subnet_user_agent", 6)
+    ruleset = RuleSet(source="test", hll_lg_config_k=14, windows={}, scoring=SCORING, campaigns=[split])
+    row = ("detect-test", "split", "subnet_user_agent", "185.51.43.0/24", "ua", ["u1", "u2"], 2, 8, 8, 8, 4.0, 1.0)
+    row += (2, 1.0, 1.0, 1.0, 0.2, ["wl-a", "wl-b"], ["wl-a"], DAY, DAY, NOW.date())
+    found = spark.createDataFrame([row], CAMPAIGNS.spark_schema())
+    hits = all_hits(windows_frame(spark, []), found, ruleset, allow_frame(spark, []))
+    (got,) = flag(hits, campaign_totals(found), ruleset, run_id="detect-test", detected_at=NOW).collect()
+    assert (got["severity"], got["watchlist_hit_keys"], got["distinct_watchlist"]) == ("critical", ["wl-a"], 2)
+    assert got["evidence"][0]["watchlist_keys"] == ["wl-a", "wl-b"]

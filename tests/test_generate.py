@@ -28,8 +28,12 @@ ATTACKS = {
     "name_only_spray",
     "account_farm",
     "distributed_campaign",
+    "split_campaign_subnet",
+    "split_campaign_spread",
+    "split_device_farm",
 }
-BENIGN = {"ordinary_citizen", "fan", "cgnat", "nat_office", "anonymous"}
+GROUP_BENIGN = {"office", "fan_club", "family_tablet", "school_room"}
+BENIGN = {"ordinary_citizen", "fan", "cgnat", "nat_office", "anonymous"} | GROUP_BENIGN
 UTC = dt.timezone.utc
 FILE_RE = re.compile(r"access-(\d{4}-\d{2}-\d{2})T(\d{2})\.jsonl\.gz$")
 
@@ -196,6 +200,18 @@ def test_labels_cover_every_attack_scenario_and_every_benign_kind(small):
 
 def test_labels_plant_a_few_of_each_hard_benign_case(small):
     counts = Counter((r["scenario"], r["entity_type"]) for r in small.labels if r["label"] == "benign")
+    groups = {k: counts.pop(k) for k in list(counts) if k[0] in GROUP_BENIGN}
+    assert groups == {
+        ("office", "campaign"): 1,
+        ("office", "client_id"): 30,
+        ("fan_club", "campaign"): 1,
+        ("fan_club", "client_id"): 25,
+        ("family_tablet", "campaign"): 3,
+        ("family_tablet", "client_id"): groups[("family_tablet", "client_id")],
+        ("school_room", "campaign"): 2,
+        ("school_room", "client_id"): 30,
+    }
+    assert 6 <= groups[("family_tablet", "client_id")] <= 12
     assert counts == {
         ("ordinary_citizen", "client_id"): 5,
         ("fan", "client_id"): 5,
@@ -333,6 +349,58 @@ def test_distributed_campaign_members_share_one_slash24_one_agent_and_split_the_
     all_ids = [i for ids in per_client.values() for i in ids]
     assert len(all_ids) == len(set(all_ids))  # disjoint slices
     assert all(20 <= len(v) <= 40 for v in per_client.values())
+
+
+def _slices(run: Run, scenario: str) -> dict[str, list[dict]]:
+    by_client = defaultdict(list)
+    for e in run.by_client(run.members(scenario)):
+        by_client[e["client_id"]].append(e)
+    return by_client
+
+
+@pytest.mark.parametrize("scenario", ["split_campaign_subnet", "split_campaign_spread", "split_device_farm"])
+@pytest.mark.parametrize("run", ["small", "three_days"])
+def test_split_campaigns_stay_below_every_per_account_threshold_and_split_one_list(run, scenario, request):
+    r: Run = request.getfixturevalue(run)
+    celebs = set(celebrity_ids().values())
+    slices = _slices(r, scenario)
+    assert len(slices) >= 7
+    targets = {c: {query(e)["id"] for e in lines} for c, lines in slices.items()}
+    assert all(3 <= len(t) <= 5 and 1 <= len(t & celebs) <= 2 for t in targets.values()), targets
+    everyone = [i for t in targets.values() for i in t]
+    assert len(everyone) == len(set(everyone)), "members' targets overlap"
+    assert all(e["status"] == 200 for lines in slices.values() for e in lines)
+    starts = [min(parse_ts(e["ts"]) for e in lines) for lines in slices.values()]
+    assert max(starts) - min(starts) <= dt.timedelta(minutes=45)
+    agents = {e["user_agent"] for lines in slices.values() for e in lines if "user_agent" in e}
+    nets = {e["client_ip"].rsplit(".", 1)[0] for lines in slices.values() for e in lines}
+    devices = {e["device_id"] for lines in slices.values() for e in lines}
+    if scenario == "split_campaign_subnet":
+        assert len(agents) == 1 and len(nets) == 1
+    elif scenario == "split_campaign_spread":
+        assert len(agents) == 1 and 4 <= len(nets) <= 6
+    else:
+        assert len(devices) == 1 and len(everyone) < 50
+
+
+def test_group_look_alikes_share_links_but_not_behaviour(three_days):
+    r = three_days
+    office = {c: r.by_client({c}) for c in r.members("office", "benign")}
+    assert len({e["user_agent"] for lines in office.values() for e in lines if "user_agent" in e}) == 1
+    assert sum(len({parse_ts(e["ts"]).date() for e in lines}) >= 2 for lines in office.values()) >= 20
+    ids = Counter(i for lines in office.values() for i in {query(e)["id"] for e in lines})
+    assert max(ids.values()) >= 3, "office lookups should overlap"
+    club = [r.by_client({c}) for c in r.members("fan_club", "benign")]
+    names = Counter(nfkc(query(e)["name"]) for lines in club for e in lines)
+    assert names.most_common(1)[0][1] >= 50 and len({names.most_common(1)[0][0]}) == 1
+    school = [r.by_client({c}) for c in r.members("school_room", "benign")]
+    assert len(school) == 90 and len({e["device_id"] for lines in school for e in lines}) == 1
+    assert all(len({query(e)["id"] for e in lines}) <= 3 for lines in school)
+    tablets = defaultdict(set)
+    for c in r.members("family_tablet", "benign"):
+        for e in r.by_client({c}):
+            tablets[e["device_id"]].add(c)
+    assert len(tablets) == 3 and all(2 <= len(v) <= 4 for v in tablets.values())
 
 
 def test_family_checkers_look_up_exactly_six_distinct_ids(small):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import re
 
 import analyst_lake as tiny
@@ -121,3 +122,47 @@ def test_investigate_json_gives_the_same_findings_as_one_object(spark, lake, con
     assert found["totals"]["lookups"] == 1 and found["totals"]["misses"] == 1
     assert found["flag"]["severity"] == "high" and found["flag_is_latest"]
     assert [(e["entity_value"], e["flagged"]) for e in found["related"]["ip"]["entities"]] == [("acct-bad", "critical")]
+
+
+def test_investigate_an_unflagged_entity_shows_the_rules_that_came_closest(spark, lake, config, capsys, tmp_path):
+    assert main(["--config", config, "investigate", "client_id", "acct-far", "--html", str(tmp_path / "p.html")]) == 0
+    out = capsys.readouterr().out
+    page = (tmp_path / "p.html").read_text(encoding="utf-8")
+    assert "Not flagged: the rules that came closest" in page and "suffix_brute_force: 10% of threshold" in page
+    assert "not flagged itself in any detection run" in out
+    assert "not flagged in the latest run; the rules that came closest (best window each):" in out
+    closest = out.split("the rules that came closest (best window each):\n")[1].splitlines()
+    assert closest[0] == (
+        "    - suffix_brute_force: 10% of threshold (day from 2026-11-01 00:00): max_seqs_per_prefix 1 (< 10)"
+    )
+    assert any(
+        "high_miss_share: 2% of threshold" in line and "miss_share 1 (>= 0.8), lookups 1 (< 50)" in line
+        for line in closest
+    )
+
+
+def test_investigate_a_flagged_entity_shows_no_near_misses(acct_bad):
+    assert "came closest" not in acct_bad[0]
+
+
+def test_investigate_watchlist_name_shows_who_looked_the_person_up_hashing_it_first(
+    spark, lake, config, capsys, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    assert main(["--config", config, "investigate", "watchlist", f" {tiny.WANG} "]) == 0  # normalized like ingest
+    out, err = capsys.readouterr()
+    handle = tiny.watchlist_key(tiny.KEY, tiny.WANG)
+    assert out.splitlines()[:3] == [
+        f"{tiny.WANG} ({handle})",
+        "  looked up 1 time by 1 entity; data returned 1 time to 1 entity",
+        "  client_id acct-bad: 1 lookup, 1 hit, 2026-11-01 03:20 UTC .. 2026-11-01 03:20 UTC  [flagged critical]",
+    ]
+    assert "2026-11-01  1 lookup, 1 entity, data returned to 1, flagged 1" in out
+    assert tiny.WANG not in caplog.text and tiny.WANG not in err
+
+
+def test_investigate_watchlist_name_never_looked_up_says_so(spark, lake, config, capsys):
+    assert main(["--config", config, "investigate", "watchlist", "无名氏"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[1] == "  never looked up"
+    assert "not on the watchlist file: searched by name" in out

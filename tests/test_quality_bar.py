@@ -16,7 +16,13 @@ from conftest import TEST_KEY
 
 from core.lake import Lake, parquet_files
 from generator.generate import generate
-from generator.vocabulary import ATTACK_SCENARIOS, BENIGN_SCENARIOS, PARTNER_SCENARIO
+from generator.vocabulary import (
+    ATTACK_SCENARIOS,
+    BENIGN_SCENARIOS,
+    GROUP_ATTACK_SCENARIOS,
+    GROUP_BENIGN_SCENARIOS,
+    PARTNER_SCENARIO,
+)
 from pipelines.run import run_flow
 from schemas import LAKE_TABLES
 
@@ -133,6 +139,34 @@ def test_quality_bar_shared_addresses_are_not_flagged_under_any_key(e2e, scenari
         assert not hits, f"{scenario} address {ip}: {hits}"
 
 
+@pytest.mark.parametrize("scenario", GROUP_ATTACK_SCENARIOS)
+def test_quality_bar_split_campaigns_are_caught_as_groups_though_no_member_crosses_a_threshold(e2e, scenario):
+    members = {r["entity_value"] for r in e2e.labelled(scenario) if r["entity_type"] == "client_id"}
+    own = sorted(m for m in members if ("client_id", m) in e2e.live_keys)
+    assert not own, f"{scenario}: members flagged on their own, so the planted case is not below threshold: {own}"
+    campaigns = [f for f in e2e.live if f["entity_type"] == "campaign" and members & set(f["members"] or [])]
+    assert campaigns and members <= e2e.campaign_members, f"{scenario}: {sorted(members - e2e.campaign_members)}"
+    for f in campaigns:
+        assert set(f["members"]) <= members, f"{f['entity_value']} mixes in accounts of other scenarios"
+        assert 0 < len(f["members"]) <= dict(f["evidence"][0]["observed"])["n_members"]
+
+
+@pytest.mark.parametrize("scenario", [*GROUP_BENIGN_SCENARIOS, "ordinary_citizen", "fan"])
+def test_quality_bar_no_benign_account_is_a_member_of_a_live_campaign(e2e, scenario):
+    members = {r["entity_value"] for r in e2e.labelled(scenario) if r["entity_type"] == "client_id"}
+    assert members, f"the generator labelled no {scenario} account"
+    assert not members & e2e.campaign_members, sorted(members & e2e.campaign_members)[:5]
+
+
+def test_quality_bar_targets_show_the_celebrity_sprays_victims_as_reaching_flagged_entities(e2e):
+    rows = _rows(e2e.lake, "targets")
+    watch = [r for r in rows if r["target_type"] == "watchlist"]
+    assert watch and {r["target_type"] for r in rows} == {"watchlist", "id_prefix"}
+    reached = [r for r in watch if r["flagged_entities"] > 0 and r["hit_entities"] > 0]
+    assert len({r["target"] for r in reached}) >= 25  # the spray's 30 celebrities, and the split lists'
+    assert all(r["target"].startswith("wl-") for r in watch)
+
+
 def test_quality_bar_allowlisted_partners_appear_only_in_allowlisted_hits(e2e):
     partners = {row["entity_value"] for row in e2e.labelled(PARTNER_SCENARIO)}
     audited = {a["entity_value"]: a for a in e2e.audit if a["entity_type"] == "client_id"}
@@ -143,6 +177,14 @@ def test_quality_bar_allowlisted_partners_appear_only_in_allowlisted_hits(e2e):
 
 def test_quality_bar_flags_no_unlabelled_background_entity(e2e):
     labelled = {(row["entity_type"], row["entity_value"]) for row in e2e.labels}
+    # A campaign found by a shared start is named after data (its start and user agent), not planted:
+    # it is labelled when every member it names is a labelled attacker.
+    attackers = {row["entity_value"] for row in e2e.labels if row["label"] == "attack"}
+    labelled |= {
+        ("campaign", f["entity_value"])
+        for f in e2e.live
+        if f["entity_type"] == "campaign" and f["members"] and set(f["members"]) <= attackers
+    }
     unlabelled = sorted(e2e.live_keys - labelled)
     assert not unlabelled, f"{len(unlabelled)} unlabelled entities flagged: " + "; ".join(
         f"{t} {v}: {_describe(e2e.live, (t, v))}" for t, v in unlabelled[:10]

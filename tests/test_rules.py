@@ -24,6 +24,15 @@ REQUIRED_RULES = (
     "population_outlier",
     "device_account_farm",
     "subnet_campaign",
+    "split_list_subnet",
+    "split_list_start",
+    "split_list_device",
+    "fresh_device_group",
+    "watchlist_widely_returned",
+)
+CAMPAIGN = (
+    "  - name: split\n    description: d\n    severity: high\n    enabled: true\n    shadow: false\n"
+    "    link: user_agent_start\n    start_gap_minutes: 30\n    min_members: 6\n    min_disjointness: 0.8\n"
 )
 GOOD_RULE = """
   - name: many_ids
@@ -38,7 +47,7 @@ GOOD_RULE = """
 
 def _raw_rules() -> list[dict]:
     doc = yaml.safe_load(DEFAULT_RULES.read_text(encoding="utf-8"))
-    return [*doc["rules"], *doc["campaigns"]]
+    return [*doc["rules"], *doc["campaigns"], *doc["targets"]]
 
 
 def _write(tmp_path: Path, rules: str, campaigns: str = "") -> Path:
@@ -52,7 +61,7 @@ def _write(tmp_path: Path, rules: str, campaigns: str = "") -> Path:
 
 def test_load_rules_reads_the_shipped_file_with_every_required_rule():
     ruleset = load_rules()
-    names = [r.name for r in [*ruleset.threshold, *ruleset.population, *ruleset.campaigns]]
+    names = [r.name for r in [*ruleset.threshold, *ruleset.population, *ruleset.campaigns, *ruleset.targets]]
     assert sorted(names) == sorted(REQUIRED_RULES)
     assert ruleset.enabled_windows == ["hour", "day", "7d"]
 
@@ -96,6 +105,7 @@ def test_load_rules_severity_of_finds_campaign_and_population_rules():
     ruleset = load_rules()
     assert ruleset.severity_of("subnet_campaign") == "high"
     assert ruleset.severity_of("population_outlier") == "medium"
+    assert ruleset.severity_of("watchlist_widely_returned") == "high"
     with pytest.raises(KeyError):
         ruleset.severity_of("no_such_rule")
 
@@ -199,6 +209,41 @@ BAD_FILES = [
         "'link' must be one of",
         id="a campaign linked by an attribute the detector does not group on",
     ),
+    pytest.param(
+        GOOD_RULE,
+        CAMPAIGN.replace("min_members: 6", "min_members: 6\n    min_distinct_watchlists: 6"),
+        "split",
+        "unknown campaign condition(s) min_distinct_watchlists",
+        id="a misspelt group condition would silently not apply",
+    ),
+    pytest.param(
+        GOOD_RULE,
+        CAMPAIGN.replace("min_disjointness: 0.8", "min_disjointness: 80"),
+        "split",
+        "'min_disjointness' is a share",
+        id="a share written as a percentage could never hold",
+    ),
+    pytest.param(
+        GOOD_RULE,
+        CAMPAIGN.replace("min_members: 6", "min_members: 1"),
+        "split",
+        "one account is not a group",
+        id="a group of one would flag every account",
+    ),
+    pytest.param(
+        GOOD_RULE,
+        CAMPAIGN.replace("link: user_agent_start", "link: device_id"),
+        "split",
+        "applies only to link user_agent_start",
+        id="a start gap on a link that does not use it",
+    ),
+    pytest.param(
+        GOOD_RULE,
+        CAMPAIGN + "    evidence_members: some\n",
+        "split",
+        "'evidence_members' must be one of all, watchlist",
+        id="members named as evidence are all or the watchlist ones",
+    ),
 ]
 
 
@@ -252,6 +297,31 @@ def test_load_rules_reads_a_file_with_a_bom_and_crlf_and_a_rule_repeated_word_fo
         f"{path}:1: UTF-8 byte-order mark ignored",
         f"{path}: rules[1] (many_ids): repeats rule 'many_ids' word for word; read once",
     ]
+
+
+def test_load_rules_reads_group_conditions_and_target_rules(tmp_path):
+    path = _write(tmp_path, GOOD_RULE, CAMPAIGN + "    max_start_spread_hours: 6\n    min_distinct_watchlist: 5\n")
+    path.write_text(
+        path.read_text() + "targets:\n  - name: wide\n    description: d\n    severity: high\n    enabled: true\n"
+        "    shadow: true\n    target_type: watchlist\n    metric: hit_entities\n    min_value: 8\n"
+    )
+    ruleset = load_rules(path)
+    (split,) = ruleset.campaigns
+    assert (split.link, split.start_gap_minutes, split.max_start_spread_hours) == ("user_agent_start", 30, 6)
+    assert split.minimums() == {"n_members": 6, "disjointness": 0.8, "distinct_watchlist": 5}
+    assert [(t.name, t.target_type, t.metric, t.min_value, t.shadow) for t in ruleset.targets] == [
+        ("wide", "watchlist", "hit_entities", 8, True)
+    ]
+
+
+def test_load_rules_target_rule_on_an_unknown_metric_names_the_rule(tmp_path):
+    path = _write(tmp_path, GOOD_RULE)
+    path.write_text(
+        path.read_text() + "targets:\n  - name: wide\n    description: d\n    severity: high\n    enabled: true\n"
+        "    shadow: true\n    target_type: watchlist\n    metric: buyers\n    min_value: 8\n"
+    )
+    with pytest.raises(RulesError, match=r"\(wide\): target rules need"):
+        load_rules(path)
 
 
 def test_load_rules_missing_file_raises_rules_error(tmp_path):
