@@ -50,7 +50,15 @@ def run_demo(out: Path, *, lake: str | None, config: Path | None) -> int:
         f"\n{len(records)} flagged clients, most severe first (planted scenario from {out}/labels.csv in brackets):\n"
     )
     for record in records:
-        scenario = planted.get((record["entity_type"], record["entity_value"]), "not planted")
-        print(describe(record) + f"\n    [planted: {scenario}]\n")
+        print(describe(record) + f"\n    [planted: {_planted(record, planted)}]\n")
     print(f'query the lake: enumwatch sql "SELECT * FROM flagged_clients" --lake {store.root}')
     return 0
+
+
+def _planted(record: dict, planted: dict[tuple[str, str], str]) -> str:
+    """The planted scenario of a flag; a campaign named from the data (ua-start:...) by its members' labels."""
+    own = planted.get((record["entity_type"], record["entity_value"]))
+    if own or not record.get("members"):
+        return own or "not planted"
+    members = {planted.get(("client_id", m)) for m in record["members"]}
+    return "not planted" if None in members else ", ".join(sorted(members))
