@@ -8,6 +8,7 @@ under one ID prefix are kept as exact sets (at most 1000 values each), which mer
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -32,6 +33,8 @@ _DISTINCT = {
     "distinct_ips": "sketch_ips",
 }
 SAMPLES = 5
+_COUNTS = ("lookups", "hits", "misses", "id_lookups", "invalid_ids")
+_SETS = ("watchlist_keys", "watchlist_hit_keys")
 
 
 def entity_hours(lookups: DataFrame, lg_config_k: int) -> DataFrame:
@@ -66,7 +69,7 @@ def entity_prefix_hours(lookups: DataFrame) -> DataFrame:
 
 
 def _window_keys(df: DataFrame, kind: str, ends: Column) -> DataFrame:
-    """Tag rows of an hourly table with the window(s) of `kind` they fall in.
+    """Tag rows of an hourly (hour) or daily (day, 7d) table with the window(s) of `kind` they fall in.
 
     `ends` (array<date>) lists the days whose sliding 7-day windows are wanted: a row of day d
     belongs to the windows ending on those of d .. d+6 that are listed.
@@ -88,6 +91,7 @@ def _window_keys(df: DataFrame, kind: str, ends: Column) -> DataFrame:
 
 
 def _estimate(sketch: str) -> Column:
+    """The distinct count of the union of a column of sketches (0 when there is none)."""
     return F.coalesce(F.hll_sketch_estimate(F.hll_union_agg(sketch, True)), F.lit(0))
 
 
@@ -95,14 +99,26 @@ def _union_sets(col: str) -> Column:
     return F.array_distinct(F.flatten(F.collect_list(col)))
 
 
-def _prefix_features(prefix_hours: DataFrame, kind: str, ends: Column) -> DataFrame:
-    keys = [*ENTITY, "window_start", "window_end"]
-    per_prefix = (
-        _window_keys(prefix_hours, kind, ends)
-        .groupBy(*keys, "id_prefix_hash")
-        .agg(_union_sets("seqs").alias("seqs"))
-        .withColumn("n", F.size("seqs"))
-        .withColumn("consecutive", F.size(F.filter("seqs", lambda s: F.array_contains(F.col("seqs"), s - 1))))
+def _merge(rows: DataFrame, keys: list[str]) -> DataFrame:
+    """Merge rows into one per key: counts summed, sketches and sets united, active days added up."""
+    return rows.groupBy(*keys).agg(
+        *[F.sum(c).alias(c) for c in (*_COUNTS, "active_days")],
+        *[F.hll_union_agg(s, True).alias(s) for s in _SKETCHES],
+        *[_union_sets(c).alias(c) for c in _SETS],
+        F.min("first_seen").alias("first_seen"),
+        F.max("last_seen").alias("last_seen"),
+    )
+
+
+def _days(hours: DataFrame) -> DataFrame:
+    """One row per entity and day: the day's hours merged (a day's row counts one active day)."""
+    merged = _merge(hours.withColumn("active_days", F.lit(1)), [*ENTITY, "event_date"])
+    return merged.withColumn("active_days", F.lit(1))
+
+
+def _seq_features(per_prefix: DataFrame, keys: list[str]) -> DataFrame:
+    per_prefix = per_prefix.withColumn("n", F.size("seqs")).withColumn(
+        "consecutive", F.size(F.filter("seqs", lambda s: F.array_contains(F.col("seqs"), s - 1)))
     )
     return per_prefix.groupBy(*keys).agg(
         F.max("n").alias("max_seqs_per_prefix"),
@@ -110,36 +126,54 @@ def _prefix_features(prefix_hours: DataFrame, kind: str, ends: Column) -> DataFr
     )
 
 
+def _prefix_features(prefix_hours: DataFrame, kind: str, ends: Column) -> DataFrame:
+    keys = [*ENTITY, "window_start", "window_end"]
+    if kind == "hour":  # a row of entity_prefix_hours is already one prefix in one hour
+        return _seq_features(_window_keys(prefix_hours, kind, ends), keys)
+    days = prefix_hours.groupBy(*ENTITY, "event_date", "id_prefix_hash").agg(_union_sets("seqs").alias("seqs"))
+    if kind == "day":
+        return _seq_features(_window_keys(days, kind, ends), keys)
+    per_prefix = _window_keys(days, kind, ends).groupBy(*keys, "id_prefix_hash").agg(_union_sets("seqs").alias("seqs"))
+    return _seq_features(per_prefix, keys)
+
+
 def seven_day_ends(dates: list[date], last: date) -> list[date]:
     """The days whose 7-day windows include any of `dates`, up to the last day with data."""
     return sorted({d + timedelta(days=k) for d in dates for k in range(7) if d + timedelta(days=k) <= last})
 
 
+def _merged(hours: DataFrame, kind: str, ends: Column) -> DataFrame:
+    """One row per entity and window of `kind`, still carrying sketches.
+
+    A row of entity_hours is already one hour window; a day window merges the day's hours; a 7-day
+    window merges whole days (up to 7 day rows instead of up to 168 hour rows per window).
+    """
+    if kind == "hour":
+        return _window_keys(hours.withColumn("active_days", F.lit(1)), kind, ends)
+    days = _window_keys(_days(hours), kind, ends)
+    return days if kind == "day" else _merge(days, [*ENTITY, "window_start", "window_end"])
+
+
 def entity_windows(hours: DataFrame, prefix_hours: DataFrame, kinds: list[str], ends_7d: list[date] = ()) -> DataFrame:
     """Merge hourly rows into every hour and day window of `hours`, and the 7-day windows ending on the given days."""
     ends = F.array(*[F.lit(d) for d in ends_7d]).cast("array<date>")
-    frames = []
-    for kind in kinds:
-        keys = [*ENTITY, "window_start", "window_end"]
-        merged = (
-            _window_keys(hours, kind, ends)
-            .groupBy(*keys)
-            .agg(
-                *[F.sum(c).alias(c) for c in ("lookups", "hits", "misses", "id_lookups", "invalid_ids")],
-                *[_estimate(sketch).alias(name) for name, sketch in _DISTINCT.items()],
-                F.countDistinct("event_date").alias("active_days"),
-                _union_sets("watchlist_keys").alias("watchlist_keys"),
-                _union_sets("watchlist_hit_keys").alias("watchlist_hit_keys"),
-                F.min("first_seen").alias("first_seen"),
-                F.max("last_seen").alias("last_seen"),
-            )
+    keys = [*ENTITY, "window_start", "window_end"]
+    frames = [
+        _merged(hours, kind, ends)
+        .select(
+            *keys,
+            *_COUNTS,
+            "active_days",
+            *_SETS,
+            "first_seen",
+            "last_seen",
+            *[F.coalesce(F.hll_sketch_estimate(sketch), F.lit(0)).alias(name) for name, sketch in _DISTINCT.items()],
         )
-        frames.append(
-            merged.join(_prefix_features(prefix_hours, kind, ends), keys, "left").withColumn("window", F.lit(kind))
-        )
-    out = frames[0]
-    for frame in frames[1:]:
-        out = out.unionByName(frame)
+        .join(_prefix_features(prefix_hours, kind, ends), keys, "left")
+        .withColumn("window", F.lit(kind))
+        for kind in kinds
+    ]
+    out = reduce(DataFrame.unionByName, frames)
     capped = {name: F.least(F.col(name), F.col("lookups")) for name in _DISTINCT}
     return (
         out.withColumns(capped)
