@@ -108,7 +108,7 @@ def stage(
     t = LAKE_TABLES
     k = ruleset.hll_lg_config_k
     fresh = requests.where(_in_dates(scope.dates))
-    lookups = _write(to_lookups(fresh).repartition("event_date"), t["lookups"], staging)
+    lookups = _write(to_lookups(fresh), t["lookups"], staging)
     hours = _write(entity_hours(lookups, k), t["entity_hours"], staging)
     prefix_hours = _write(entity_prefix_hours(lookups), t["entity_prefix_hours"], staging)
     kinds = ruleset.enabled_windows
@@ -143,7 +143,7 @@ def stage(
         flags.unpersist()
         hits.unpersist()
     _write(exposures(recent, keep).coalesce(1), t["exposures"], staging)
-    _write(targets(lookups, keep, ruleset, run_id).repartition("event_date"), t["targets"], staging)
+    _write(targets(lookups, keep, ruleset, run_id), t["targets"], staging)
     # From the Parquet footers: no Spark job per table; a table the run left empty has no files and counts 0.
     return {name: _rows(staging / name) for name in DETECTION_TABLES}
 
