@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
+from pyspark.sql.types import StructField, StructType
 
 from jobs import quality
 from jobs.quality import Verdict, load_suite, validate
@@ -129,3 +131,73 @@ def test_validate_quarantine_warns_then_fails_on_the_quarantined_share(spark):
     ]
     assert len(verdicts) == len(load_suite("quarantine")["expectations"])
     assert all(v.validated_at.tzinfo is not None for v in verdicts)
+
+
+def _requests_frame(spark, rows: list[dict]):
+    # Nullable, as a staged table read back from Parquet is: a null where the schema says never must still be seen.
+    schema = StructType([StructField(f.name, f.dataType, True) for f in REQUESTS.spark_schema()])
+    return spark.createDataFrame([tuple(r[c] for c in REQUESTS.names) for r in rows], schema)
+
+
+@pytest.mark.spark
+def test_validate_stops_the_gate_on_a_raw_id_in_user_agent_a_null_event_time_and_a_wrong_row_count(spark):
+    rows = [
+        _request_row(line_no=1, user_agent="okhttp/4.9 11010519491231002X"),  # a raw ID number in the last column
+        _request_row(line_no=2, event_time=None),
+    ]
+    verdicts = validate(
+        _requests_frame(spark, rows), "requests", run_id="run-g", stage="ingest", parameters=_requests_params(3)
+    )
+    failed = {v.expectation: v for v in verdicts if not v.success}
+    assert set(failed) == {
+        "expect_column_values_to_not_match_regex(user_agent, regex=[0-9]{17}[0-9Xx])",
+        "expect_column_values_to_not_be_null(event_time)",
+        "expect_table_row_count_to_equal(value=3)",
+    }
+    assert [v.unexpected_count for v in failed.values()][:2] == [1, 1]
+    assert not quality.gate_passed(verdicts)
+    with pytest.raises(
+        quality.QualityGateError, match=r"requests: expect_column_values_to_not_match_regex\(user_agent"
+    ):
+        quality.raise_if_failed(verdicts, "ingest")
+
+
+@pytest.mark.spark
+def test_validate_neither_caches_the_batch_nor_drops_what_others_cached(spark):
+    from pyspark import StorageLevel
+
+    mine = spark.range(5).persist(StorageLevel.MEMORY_ONLY)
+    mine.count()
+    batch = _requests_frame(spark, [_request_row()])
+    verdicts = validate(batch, "requests", run_id="run-c", stage="ingest", parameters=_requests_params(1))
+    assert quality.gate_passed(verdicts)
+    assert batch.storageLevel == StorageLevel.NONE  # GX would persist() it and never let go
+    assert mine.storageLevel == StorageLevel.MEMORY_ONLY
+    mine.unpersist()
+
+
+@pytest.mark.spark
+def test_validate_runs_a_cross_table_check_query_once_and_fails_the_gate_on_its_row_count(spark, tmp_path, monkeypatch):
+    query = "SELECT b.id FROM {batch} b LEFT ANTI JOIN quality_test_other o ON b.id = o.id"
+    suite = {
+        "name": "cross",
+        "expectations": [
+            {"type": "expect_no_unexpected_rows", "kwargs": {"unexpected_rows_query": query}, "severity": "critical"}
+        ],
+    }
+    (tmp_path / "cross.json").write_text(json.dumps(suite))
+    monkeypatch.setattr(quality, "EXPECTATIONS_DIR", tmp_path)
+    spark.createDataFrame([(1,), (2,)], "id int").createOrReplaceTempView("quality_test_other")
+    queries = []
+    real_sql = type(spark).sql
+    monkeypatch.setattr(
+        type(spark), "sql", lambda self, text, *a, **k: queries.append(text) or real_sql(self, text, *a, **k)
+    )
+
+    verdicts = validate(spark.createDataFrame([(1,), (3,), (4,)], "id int"), "cross", run_id="run-x", stage="detect")
+
+    assert [(v.expectation, v.severity, v.success, v.observed_value) for v in verdicts] == [
+        (f"expect_no_unexpected_rows(unexpected_rows_query={query})", "critical", False, "2")
+    ]
+    assert len([q for q in queries if "quality_test_other" in q]) == 1  # GX's own check runs it twice
+    assert not quality.gate_passed(verdicts)
