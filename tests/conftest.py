@@ -18,14 +18,13 @@ APACHE_SAMPLE = TEST_DATA / "apache_combined_2015-05.log.gz"
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-# Every JVM the tests start (this session's, each `enumwatch` subprocess's, Prefect flow runs', a standalone
-# master and worker) runs many short Spark jobs on tiny frames: most of its CPU went to the C2 compiler and
+# Every JVM the tests start through spark-submit (this session's, each `enumwatch` subprocess's, Prefect flow
+# runs') runs many short Spark jobs on tiny frames: most of its CPU went to the C2 compiler and
 # G1's threads. The client compiler alone and the serial collector: one CLI ingest 56 -> 38 CPU-seconds at
 # half the resident memory, tests/test_incremental.py 326 -> 255. Test-only JVM tuning: no result changes.
 TEST_JVM_OPTS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
-for _var in ("SPARK_SUBMIT_OPTS", "SPARK_DAEMON_JAVA_OPTS"):
-    if TEST_JVM_OPTS not in os.environ.get(_var, ""):
-        os.environ[_var] = f"{os.environ.get(_var, '')} {TEST_JVM_OPTS}".strip()
+if TEST_JVM_OPTS not in os.environ.get("SPARK_SUBMIT_OPTS", ""):
+    os.environ["SPARK_SUBMIT_OPTS"] = f"{os.environ.get('SPARK_SUBMIT_OPTS', '')} {TEST_JVM_OPTS}".strip()
 
 
 @pytest.fixture(scope="session")
@@ -101,3 +100,4 @@ def write_config(folder: Path, lake: Path, *, warn: float = 0.01, fail: float = 
         f'[alerts]\nout_dir = "{folder / "alerts-out"}"\n'
     )
     return path
+
