@@ -22,9 +22,10 @@ check-java:
 demo: $(STAMP) check-java
 	$(BIN)/enumwatch demo
 
-# One worker per core, a test module per worker (its module-scoped runs stay shared): see pyproject.toml.
+# One worker per core (the tests are CPU-bound: more workers only contend), a test module per worker (its
+# module-scoped runs stay shared), modules handed out longest first (tests/conftest.py), not by test count.
 test: $(STAMP) check-java
-	$(BIN)/pytest -n auto --dist loadfile
+	$(BIN)/pytest -n auto --dist loadfile --no-loadscope-reorder
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not spark and not flow and not slow"

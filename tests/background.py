@@ -31,6 +31,15 @@ def get_json(url: str, timeout: float = 5.0) -> Any:
         return json.loads(resp.read().decode("utf-8"))
 
 
+def send_json(url: str, method: str, body: Any, timeout: float = 30.0) -> Any:
+    """POST/PATCH a JSON body to a loopback URL; the answer's JSON, or None when it has no body."""
+    data = json.dumps(body).encode("utf-8")
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback test servers only
+        text = resp.read().decode("utf-8")
+    return json.loads(text) if text else None
+
+
 class Background:
     """A command running in its own process group, its output in a log file; `stop` ends the whole group."""
 

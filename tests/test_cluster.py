@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 from background import VENV_BIN, Background, free_port, get_json, wait_for
-from conftest import TEST_KEY
+from conftest import TEST_JVM_OPTS, TEST_KEY
 
 RUNS_BUDGET_S = 600  # both `enumwatch run`s, side by side; generous because CI machines are shared
 
@@ -35,6 +35,9 @@ def spark_cluster(tmp_path):
         "SPARK_HOME": str(spark_home),
         "SPARK_LOCAL_IP": "127.0.0.1",
         "PYSPARK_PYTHON": sys.executable,
+        # The master, the worker and the executors it starts (which inherit its environment) get the tests'
+        # JVM tuning too (conftest); only JVMs started through spark-submit read SPARK_SUBMIT_OPTS.
+        "JAVA_TOOL_OPTIONS": TEST_JVM_OPTS,
     }
     url, ui_url = f"spark://127.0.0.1:{port}", f"http://127.0.0.1:{ui}"
     master = Background(
@@ -87,7 +90,7 @@ def spark_cluster(tmp_path):
         master.stop()
 
 
-def _run_env(tmp: Path, name: str, master: str) -> dict[str, str]:
+def _run_env(tmp: Path, name: str, master: str, api_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "ENUMWATCH_")) and k != "SPARK_MASTER"}
     env.update(
         SPARK_MASTER=master,
@@ -97,8 +100,8 @@ def _run_env(tmp: Path, name: str, master: str) -> dict[str, str]:
         ENUMWATCH_KEY_FILE=str(tmp / "unused.key"),
         PREFECT_HOME=str(tmp / f"prefect-{name}"),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        # Each run starts its own temporary Prefect server; two at once on 2 busy cores can need more than 20 s.
-        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120",
+        # The session's test server: a temporary server per run cost each run about 10 CPU-seconds more.
+        PREFECT_API_URL=api_url,
         GX_ANALYTICS_ENABLED="false",
     )
     return env
@@ -121,7 +124,9 @@ def _flags(lake: Path) -> list[tuple]:
 
 @pytest.mark.slow
 @pytest.mark.spark
-def test_standalone_cluster_run_flags_exactly_what_local_mode_flags(spark_cluster, tmp_path):
+def test_standalone_cluster_run_flags_exactly_what_local_mode_flags(spark_cluster, prefect_harness, tmp_path):
+    from prefect.settings import PREFECT_API_URL
+
     from generator.generate import generate
 
     master_url, master_ui = spark_cluster
@@ -139,7 +144,11 @@ def test_standalone_cluster_run_flags_exactly_what_local_mode_flags(spark_cluste
             "--watchlist", str(src / "watchlist.csv"), "--allowlist", str(src / "allowlist.csv"),
         ]  # fmt: skip
         runs[name] = Background(
-            f"enumwatch-{name}", argv, env=_run_env(tmp_path, name, master), log_dir=tmp_path, cwd=tmp_path
+            f"enumwatch-{name}",
+            argv,
+            env=_run_env(tmp_path, name, master, PREFECT_API_URL.value()),
+            log_dir=tmp_path,
+            cwd=tmp_path,
         )
     try:
         deadline = time.monotonic() + RUNS_BUDGET_S

@@ -40,6 +40,7 @@ LOOKUP = "/api/v1/healthkit/lookup"
 RUN_COLUMNS = {"ingest_run_id", "ingested_at", "ingest_date", "detect_run_id", "detected_at", "detect_date"}
 COMPARED = ("requests", "quarantine", "ingest_manifest", "lookups", "entity_windows", "flagged_clients")
 RUN_LIMIT_S = 420
+WAITING = "for the lake lock, held by run ingest-overlap"  # what a run says while the other writer holds it
 
 
 def _line(ts: str, client: str, path: str, status: int = 200) -> str:
@@ -98,15 +99,17 @@ class Runner:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("ENUMWATCH_")}
         self.env.update(ENUMWATCH_PSEUDONYM_KEY=TEST_KEY, PREFECT_API_URL=api_url, SPARK_LOCAL_IP="127.0.0.1")
 
-    def __call__(self, *args: str, fault: str | None = None, kill_when=None, overlap_s: float = 0) -> int:
+    def __call__(self, *args: str, fault: str | None = None, kill_when=None, overlap: bool = False) -> int:
         """Run one command; `fault` arms a named point, `kill_when(lake)` triggers a kill -9 of the group from here.
 
-        `overlap_s`: another writer (run id ingest-overlap) holds the lake lock for that long as the command starts.
+        `overlap`: another writer (run id ingest-overlap) holds the lake lock as the command starts, until the
+        command says that it waits for it (no fixed sleep that a slow start-up could outlast).
         """
         env = dict(self.env, **({"ENUMWATCH_FAULT": fault} if fault else {}))
         held = threading.Event()
-        if overlap_s:
-            threading.Thread(target=self._hold, args=(overlap_s, held), daemon=True).start()
+        if overlap:
+            log_from = self.log.stat().st_size if self.log.exists() else 0
+            threading.Thread(target=self._hold, args=(log_from, held), daemon=True).start()
             held.wait(10)
         with self.log.open("ab") as out:
             out.write(f"\n=== enumwatch {' '.join(args)} (fault {fault}) ===\n".encode())
@@ -128,10 +131,12 @@ class Runner:
             _gone(proc.pid)
         return code
 
-    def _hold(self, seconds: float, held: threading.Event) -> None:
+    def _hold(self, log_from: int, held: threading.Event) -> None:
+        deadline = time.monotonic() + RUN_LIMIT_S
         with Lake(self.lake).lock(run_id="ingest-overlap"):
             held.set()
-            time.sleep(seconds)
+            while WAITING.encode() not in self.log.read_bytes()[log_from:] and time.monotonic() < deadline:
+                time.sleep(0.1)
 
 
 def _gone(group: int) -> None:
@@ -201,7 +206,7 @@ def crashes(prefect_harness, spark, tmp_path_factory):
         note("before alerts", run("detect", fault="detect.published"))
         hook.status = 500  # the webhook is down: the alerts stay owed
         log_from = (root / "runs.log").stat().st_size
-        note("detect recovery", run("detect", overlap_s=8))
+        note("detect recovery", run("detect", overlap=True))
         seen["overlap log"] = (root / "runs.log").read_bytes()[log_from:].decode("utf-8", errors="replace")
         seen["owed"] = [a["alert_id"] for a in _outbox(lake) if a["status"] != "delivered"]
         hook.status = 200
@@ -279,5 +284,5 @@ def test_after_the_chain_of_crashes_no_staging_journal_orphan_version_or_part_is
 def test_a_run_that_meets_another_writer_waits_says_for_whom_and_raises_no_failure_alert(crashes):
     _, lake, seen, _ = crashes
     assert seen["detect recovery"]["code"] == 0
-    assert "waiting up to 1800 s for the lake lock, held by run ingest-overlap" in seen["overlap log"]
+    assert f"waiting up to 1800 s {WAITING}" in seen["overlap log"]
     assert not list((lake.parent / "crash" / "alerts-out").glob("failure-*"))  # no run paged on-call
