@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import types as T
 
-from jobs.quality import EXPECTATIONS_DIR, load_suite
+from jobs.quality import EXPECTATIONS_DIR, build_suite, load_suite
 from schemas import LAKE_TABLES, LINES, PARTITION_AGES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,13 +36,11 @@ def test_ingest_suites_exist_for_requests_and_quarantine():
 
 @pytest.mark.parametrize("path", SUITES, ids=[p.stem for p in SUITES])
 def test_suite_file_parses_and_loads_as_a_gx_expectation_suite(path):
-    import great_expectations as gx
-
     spec = load_suite(path.stem)
     assert spec == json.loads(path.read_text(encoding="utf-8"))
     assert spec["name"] == path.stem
     assert all(e["severity"] in ("critical", "warning") for e in spec["expectations"])
-    suite = gx.ExpectationSuite(name=spec["name"], expectations=spec["expectations"], meta=spec.get("meta"))
+    suite = build_suite(spec)
     assert len(suite.expectations) == len(spec["expectations"])
     table = CHECKED[spec["meta"]["table"]]
     columns = {e["kwargs"]["column"] for e in spec["expectations"] if "column" in e["kwargs"]}
@@ -85,3 +83,10 @@ def test_jobs_never_import_the_orchestrator():
                 names = [node.module]
             offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in ("prefect", "pipelines")]
     assert offenders == []
+
+
+def test_a_suite_with_an_expectation_type_gx_does_not_know_is_refused_naming_its_file():
+    spec = load_suite("campaigns")
+    spec["expectations"][0] = {**spec["expectations"][0], "type": "expect_column_values_to_be_spelt_wrong"}
+    with pytest.raises(ValueError, match=r"campaigns\.json: expectation types GX does not know: .*spelt_wrong"):
+        build_suite(spec)
