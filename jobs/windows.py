@@ -99,10 +99,11 @@ def _union_sets(col: str) -> Column:
     return F.array_distinct(F.flatten(F.collect_list(col)))
 
 
-def _merge(rows: DataFrame, keys: list[str]) -> DataFrame:
-    """Merge rows into one per key: counts summed, sketches and sets united, active days added up."""
+def _merge(rows: DataFrame, keys: list[str], active_days: Column) -> DataFrame:
+    """Merge rows into one per key: counts summed, sketches and sets united, `active_days` as given."""
     return rows.groupBy(*keys).agg(
-        *[F.sum(c).alias(c) for c in (*_COUNTS, "active_days")],
+        *[F.sum(c).alias(c) for c in _COUNTS],
+        active_days.alias("active_days"),
         *[F.hll_union_agg(s, True).alias(s) for s in _SKETCHES],
         *[_union_sets(c).alias(c) for c in _SETS],
         F.min("first_seen").alias("first_seen"),
@@ -112,8 +113,7 @@ def _merge(rows: DataFrame, keys: list[str]) -> DataFrame:
 
 def _days(hours: DataFrame) -> DataFrame:
     """One row per entity and day: the day's hours merged (a day's row counts one active day)."""
-    merged = _merge(hours.withColumn("active_days", F.lit(1)), [*ENTITY, "event_date"])
-    return merged.withColumn("active_days", F.lit(1))
+    return _merge(hours, [*ENTITY, "event_date"], F.lit(1))
 
 
 def _seq_features(per_prefix: DataFrame, keys: list[str]) -> DataFrame:
@@ -151,7 +151,7 @@ def _merged(hours: DataFrame, kind: str, ends: Column) -> DataFrame:
     if kind == "hour":
         return _window_keys(hours.withColumn("active_days", F.lit(1)), kind, ends)
     days = _window_keys(_days(hours), kind, ends)
-    return days if kind == "day" else _merge(days, [*ENTITY, "window_start", "window_end"])
+    return days if kind == "day" else _merge(days, [*ENTITY, "window_start", "window_end"], F.sum("active_days"))
 
 
 def entity_windows(hours: DataFrame, prefix_hours: DataFrame, kinds: list[str], ends_7d: list[date] = ()) -> DataFrame:
