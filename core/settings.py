@@ -225,7 +225,7 @@ def _alert_settings(raw: Mapping[str, Any], source: Path, env: Mapping[str, str]
     )
 
 
-# Detection's 7-day windows are rebuilt from the last 7 days of hours, so nothing may expire sooner.
+# Detection's 7-day windows are rebuilt from the last 7 days of stored days, so nothing may expire sooner.
 MIN_RETENTION_DAYS = 8
 
 

@@ -1,4 +1,4 @@
-"""The detection job: requests -> lookups -> entity_hours -> entity_windows -> campaigns -> flagged_clients -> targets.
+"""The detection job: requests -> lookups -> entity_hours -> entity_days -> entity_windows -> campaigns -> flagged_clients -> targets.
 
 Every intermediate table is written to the run's staging directory and read back before the next
 step, so each step starts from Parquet (short plans, no recomputation) and each table can be checked
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from functools import reduce
 from pathlib import Path
@@ -28,13 +28,23 @@ from jobs.flags import all_hits, allow_frame, campaign_totals, entity_totals, fl
 from jobs.lookups import to_lookups
 from jobs.spans import span
 from jobs.targets import targets
-from jobs.windows import ENTITY, entity_hours, entity_prefix_hours, entity_windows, seven_day_ends
+from jobs.windows import (
+    ENTITY,
+    entity_days,
+    entity_hours,
+    entity_prefix_days,
+    entity_prefix_hours,
+    entity_windows,
+    seven_day_ends,
+)
 from schemas import CAMPAIGNS, LAKE_TABLES, Table
 
 DETECTION_TABLES = (
     "lookups",
     "entity_hours",
     "entity_prefix_hours",
+    "entity_days",
+    "entity_prefix_days",
     "entity_windows",
     "campaigns",
     "flagged_clients",
@@ -43,23 +53,40 @@ DETECTION_TABLES = (
     "targets",
 )
 # Tables a run rewrites partition by partition (the dates it recomputes); the others gain the run's rows.
-PARTITIONED = ("lookups", "entity_hours", "entity_prefix_hours", "entity_windows", "targets")
+PARTITIONED = (
+    "lookups",
+    "entity_hours",
+    "entity_prefix_hours",
+    "entity_days",
+    "entity_prefix_days",
+    "entity_windows",
+    "targets",
+)
+# The published tables a run reads besides requests: the days its 7-day windows and campaigns cover.
+CONTEXT = ("lookups", "entity_hours", "entity_prefix_hours", "entity_days", "entity_prefix_days")
+_DAY_TABLES = ("entity_days", "entity_prefix_days")
 
 
 @dataclass(frozen=True)
 class Scope:
-    """What one detection run recomputes: event dates, and days whose 7-day windows change."""
+    """What one detection run recomputes: event dates, and days whose 7-day windows change.
+
+    `hours_only` lists dates a lake from before entity_days holds only as hours: the run merges
+    their day rows once and publishes them with its own.
+    """
 
     mode: str
     dates: list[date]
     window_ends: list[date]
+    hours_only: list[date] = field(default_factory=list)
 
     def dropped_partitions(self, table: str) -> set[str]:
         """Partition directories of `table` this run replaces."""
         days = {"hour": self.dates, "day": self.dates, "7d": [e - timedelta(days=6) for e in self.window_ends]}
         if table == "entity_windows":
             return {f"window={kind}/window_date={d}" for kind, ds in days.items() for d in ds}
-        return {f"event_date={d}" for d in self.dates}
+        dates = [*self.dates, *self.hours_only] if table in _DAY_TABLES else self.dates
+        return {f"event_date={d}" for d in dates}
 
     @property
     def context(self) -> tuple[date, date]:
@@ -102,8 +129,8 @@ def stage(
 ) -> dict[str, int]:
     """Recompute the detection tables for `scope` into `staging`; return their row counts.
 
-    `published` holds the current lookups, entity_hours and entity_prefix_hours, which supply the
-    days a 7-day window reads but this run does not recompute.
+    `published` holds the current tables named in `CONTEXT`, which supply the days a 7-day window
+    reads but this run does not recompute.
     """
     t = LAKE_TABLES
     k = ruleset.hll_lg_config_k
@@ -111,16 +138,22 @@ def stage(
     lookups = _write(to_lookups(fresh), t["lookups"], staging)
     hours = _write(entity_hours(lookups, k), t["entity_hours"], staging)
     prefix_hours = _write(entity_prefix_hours(lookups), t["entity_prefix_hours"], staging)
-    kinds = ruleset.enabled_windows
-    windows = entity_windows(hours, prefix_hours, [w for w in kinds if w != "7d"])
-    if "7d" in kinds and scope.window_ends:
-        week = entity_windows(
-            _context(hours, published["entity_hours"], scope),
-            _context(prefix_hours, published["entity_prefix_hours"], scope),
-            ["7d"],
-            scope.window_ends,
+    older = _in_dates(scope.hours_only)
+    days = _write(entity_days(hours.unionByName(published["entity_hours"].where(older))), t["entity_days"], staging)
+    prefix_days = _write(
+        entity_prefix_days(prefix_hours.unionByName(published["entity_prefix_hours"].where(older))),
+        t["entity_prefix_days"],
+        staging,
+    )
+    fresh_days = (days.where(_in_dates(scope.dates)), prefix_days.where(_in_dates(scope.dates)))
+    sources = {"hour": (hours, prefix_hours), "day": fresh_days}
+    windows = entity_windows({kind: sources[kind] for kind in ruleset.enabled_windows if kind != "7d"})
+    if "7d" in ruleset.enabled_windows and scope.window_ends:
+        week = (
+            _context(days, published["entity_days"], scope),
+            _context(prefix_days, published["entity_prefix_days"], scope),
         )
-        windows = windows.unionByName(week)
+        windows = windows.unionByName(entity_windows({"7d": week}, scope.window_ends))
     windows = _write(windows, t["entity_windows"], staging)
     recent = _context(lookups, published["lookups"], scope)
     groups = [find_campaigns(recent, r, k) for r in ruleset.campaigns if r.enabled]
@@ -130,8 +163,8 @@ def stage(
     allowed = allow_frame(spark, allowlist)
     # Read twice (who was hit, then their flags): kept, not recomputed from every rule again.
     hits = all_hits(windows, found, ruleset, allowed).persist(StorageLevel.MEMORY_AND_DISK)
-    all_hours = published["entity_hours"].where(~_in_dates(scope.dates)).unionByName(hours)
-    touched = all_hours.join(hits.select(*ENTITY).distinct(), ENTITY, "left_semi")
+    all_days = published["entity_days"].where(~_in_dates(scope.dates)).unionByName(days)
+    touched = all_days.join(hits.select(*ENTITY).distinct(), ENTITY, "left_semi")
     totals = entity_totals(touched).unionByName(campaign_totals(found))
     # Computed once and split in two: each split alone would recompute every rule over the windows.
     flags = flag(hits, totals, ruleset, run_id=run_id, detected_at=detected_at).persist(StorageLevel.MEMORY_AND_DISK)
@@ -206,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     counts = stage(
         spark,
         requests,
-        {name: lake.read(spark, name) for name in PARTITIONED[:3]},
+        {name: lake.read(spark, name) for name in CONTEXT},
         rules,
         allowed,
         scope=scope,

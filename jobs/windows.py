@@ -1,8 +1,10 @@
-"""lookups -> entity_hours / entity_prefix_hours -> entity_windows.
+"""lookups -> entity_hours / entity_prefix_hours -> entity_days / entity_prefix_days -> entity_windows.
 
-Distinct counts live in per-hour HLL sketches (`hll_sketch_agg`); day and sliding 7-day windows
-merge those sketches (`hll_union_agg`) instead of rescanning lookups. The sequence numbers tried
-under one ID prefix are kept as exact sets (at most 1000 values each), which merge by union.
+Distinct counts live in per-hour HLL sketches (`hll_sketch_agg`). The hours of a day are merged
+once (`hll_union_agg`) into a stored day row, and a sliding 7-day window merges at most seven
+stored day rows: an incremental run that recomputes one day reads the other six as they were
+stored, instead of merging their hours again. The sequence numbers tried under one ID prefix are
+kept as exact sets (at most 1000 values each), which merge by union.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from schemas import ENTITY_HOURS, ENTITY_PREFIX_HOURS, ENTITY_WINDOWS
+from schemas import ENTITY_DAYS, ENTITY_HOURS, ENTITY_PREFIX_DAYS, ENTITY_PREFIX_HOURS, ENTITY_WINDOWS
 
 ENTITY = ["entity_type", "entity_value"]
 _SKETCHES = {
@@ -99,21 +101,34 @@ def _union_sets(col: str) -> Column:
     return F.array_distinct(F.flatten(F.collect_list(col)))
 
 
-def _merge(rows: DataFrame, keys: list[str], active_days: Column) -> DataFrame:
-    """Merge rows into one per key: counts summed, sketches and sets united, `active_days` as given."""
+def _merge(rows: DataFrame, keys: list[str]) -> DataFrame:
+    """Merge rows into one per key: counts summed, sketches and sets united.
+
+    `active_days` counts the rows merged, which is the active days when the rows are day rows.
+    """
     return rows.groupBy(*keys).agg(
         *[F.sum(c).alias(c) for c in _COUNTS],
-        active_days.alias("active_days"),
+        F.count(F.lit(1)).alias("active_days"),
         *[F.hll_union_agg(s, True).alias(s) for s in _SKETCHES],
         *[_union_sets(c).alias(c) for c in _SETS],
+        F.slice(_union_sets("id_samples"), 1, SAMPLES).alias("id_samples"),
         F.min("first_seen").alias("first_seen"),
         F.max("last_seen").alias("last_seen"),
     )
 
 
-def _days(hours: DataFrame) -> DataFrame:
-    """One row per entity and day: the day's hours merged (a day's row counts one active day)."""
-    return _merge(hours, [*ENTITY, "event_date"], F.lit(1))
+def entity_days(hours: DataFrame) -> DataFrame:
+    """One row per entity and day: the day's hours merged, as a 7-day window reads them."""
+    return _merge(hours, [*ENTITY, "event_date"]).transform(ENTITY_DAYS.conform)
+
+
+def entity_prefix_days(prefix_hours: DataFrame) -> DataFrame:
+    """One row per entity, day and ID prefix: the sequence numbers tried under it that day."""
+    return (
+        prefix_hours.groupBy(*ENTITY, "event_date", "id_prefix_hash")
+        .agg(_union_sets("seqs").alias("seqs"))
+        .transform(ENTITY_PREFIX_DAYS.conform)
+    )
 
 
 def _seq_features(per_prefix: DataFrame, keys: list[str]) -> DataFrame:
@@ -126,15 +141,12 @@ def _seq_features(per_prefix: DataFrame, keys: list[str]) -> DataFrame:
     )
 
 
-def _prefix_features(prefix_hours: DataFrame, kind: str, ends: Column) -> DataFrame:
+def _prefix_features(prefixes: DataFrame, kind: str, ends: Column) -> DataFrame:
     keys = [*ENTITY, "window_start", "window_end"]
-    if kind == "hour":  # a row of entity_prefix_hours is already one prefix in one hour
-        return _seq_features(_window_keys(prefix_hours, kind, ends), keys)
-    days = prefix_hours.groupBy(*ENTITY, "event_date", "id_prefix_hash").agg(_union_sets("seqs").alias("seqs"))
-    if kind == "day":
-        return _seq_features(_window_keys(days, kind, ends), keys)
-    per_prefix = _window_keys(days, kind, ends).groupBy(*keys, "id_prefix_hash").agg(_union_sets("seqs").alias("seqs"))
-    return _seq_features(per_prefix, keys)
+    rows = _window_keys(prefixes, kind, ends)
+    if kind == "7d":  # one prefix over up to seven days
+        rows = rows.groupBy(*keys, "id_prefix_hash").agg(_union_sets("seqs").alias("seqs"))
+    return _seq_features(rows, keys)
 
 
 def seven_day_ends(dates: list[date], last: date) -> list[date]:
@@ -142,24 +154,28 @@ def seven_day_ends(dates: list[date], last: date) -> list[date]:
     return sorted({d + timedelta(days=k) for d in dates for k in range(7) if d + timedelta(days=k) <= last})
 
 
-def _merged(hours: DataFrame, kind: str, ends: Column) -> DataFrame:
+def _merged(rows: DataFrame, kind: str, ends: Column) -> DataFrame:
     """One row per entity and window of `kind`, still carrying sketches.
 
-    A row of entity_hours is already one hour window; a day window merges the day's hours; a 7-day
-    window merges whole days (up to 7 day rows instead of up to 168 hour rows per window).
+    A row of entity_hours is already one hour window and a row of entity_days one day window; a
+    7-day window merges up to seven day rows.
     """
-    if kind == "hour":
-        return _window_keys(hours.withColumn("active_days", F.lit(1)), kind, ends)
-    days = _window_keys(_days(hours), kind, ends)
-    return days if kind == "day" else _merge(days, [*ENTITY, "window_start", "window_end"], F.sum("active_days"))
+    if kind != "7d":
+        return _window_keys(rows.withColumn("active_days", F.lit(1)), kind, ends)
+    return _merge(_window_keys(rows, kind, ends), [*ENTITY, "window_start", "window_end"])
 
 
-def entity_windows(hours: DataFrame, prefix_hours: DataFrame, kinds: list[str], ends_7d: list[date] = ()) -> DataFrame:
-    """Merge hourly rows into every hour and day window of `hours`, and the 7-day windows ending on the given days."""
+def entity_windows(sources: dict[str, tuple[DataFrame, DataFrame]], ends_7d: list[date] = ()) -> DataFrame:
+    """Every window of each kind in `sources`, which maps the kind to the rows it is built from.
+
+    hour: (entity_hours, entity_prefix_hours), each row one window; day: (entity_days,
+    entity_prefix_days), each row one window; 7d: (entity_days, entity_prefix_days) of the days the
+    windows ending on `ends_7d` cover.
+    """
     ends = F.array(*[F.lit(d) for d in ends_7d]).cast("array<date>")
     keys = [*ENTITY, "window_start", "window_end"]
     frames = [
-        _merged(hours, kind, ends)
+        _merged(rows, kind, ends)
         .select(
             *keys,
             *_COUNTS,
@@ -169,9 +185,9 @@ def entity_windows(hours: DataFrame, prefix_hours: DataFrame, kinds: list[str], 
             "last_seen",
             *[F.coalesce(F.hll_sketch_estimate(sketch), F.lit(0)).alias(name) for name, sketch in _DISTINCT.items()],
         )
-        .join(_prefix_features(prefix_hours, kind, ends), keys, "left")
+        .join(_prefix_features(prefixes, kind, ends), keys, "left")
         .withColumn("window", F.lit(kind))
-        for kind in kinds
+        for kind, (rows, prefixes) in sources.items()
     ]
     out = reduce(DataFrame.unionByName, frames)
     capped = {name: F.least(F.col(name), F.col("lookups")) for name in _DISTINCT}

@@ -10,6 +10,7 @@ allowlisted_hits, exposures, detect_runs) gain this run's rows, dq_results alway
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from core import faults
 from core.allowlist import load_allowlist
 from core.errors import UserError
 from core.lake import Lake
+from core.partitions import partition_date, partitions
 from core.rules import load_rules
 from core.settings import Settings, load_settings
 from delivery import outbox
@@ -54,12 +56,21 @@ def _covered(lake: Lake) -> set[str]:
     return {run for row in runs for run in row}
 
 
+def _dates(lake: Lake, table: str) -> set[date]:
+    """The event dates a table holds, from its partition directories (no data is read)."""
+    dates = (partition_date(LAKE_TABLES[table], p.name) for p in partitions(lake.current(table)))
+    return {d for d in dates if d is not None}
+
+
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
 def plan_scope(settings: Settings, mode: str, backfill: tuple[date, date] | None) -> tuple[Scope, list[str]]:
     """Decide the dates and 7-day windows this run recomputes."""
     lake = Lake(settings.lake, settings.keep_versions)
     spark = get_spark(settings)
     scope, runs = detect_job.plan(lake.read(spark, "requests"), _covered(lake), mode, backfill)
+    scope = replace(
+        scope, hours_only=sorted(_dates(lake, "entity_hours") - _dates(lake, "entity_days") - set(scope.dates))
+    )
     get_run_logger().info(
         "%s detection: %d event dates, %d 7-day windows to recompute", mode, len(scope.dates), len(scope.window_ends)
     )
@@ -78,7 +89,7 @@ def build_tables(
     return detect_job.stage(
         spark,
         lake.read(spark, "requests"),
-        {name: lake.read(spark, name) for name in ("lookups", "entity_hours", "entity_prefix_hours")},
+        {name: lake.read(spark, name) for name in detect_job.CONTEXT},
         load_rules(Path(rules) if rules else None),
         load_allowlist(Path(allowlist) if allowlist else None, now.date()),
         scope=scope,

@@ -38,13 +38,11 @@ LOOKUPS = Table(
     partition_by=("event_date",),
 )
 
-ENTITY_HOURS = Table(
-    "entity_hours",
-    "One row per entity per hour: counts and mergeable HLL sketches that day and 7-day windows are built from.",
-    (
-        *_ENTITY,
-        Col("hour_start", "timestamp", "Start of the hour, UTC.", False),
-        Col("lookups", "bigint", "Lookups in the hour.", False),
+
+def _entity_measures(span: str) -> tuple[Col, ...]:
+    """The counts, sketches and sets an entity's row holds for one hour or one day."""
+    return (
+        Col("lookups", "bigint", f"Lookups in the {span}.", False),
         Col("hits", "bigint", "Lookups that returned data (200).", False),
         Col("misses", "bigint", "Lookups that found nothing (404).", False),
         Col("id_lookups", "bigint", "Lookups that carried an ID number.", False),
@@ -58,9 +56,25 @@ ENTITY_HOURS = Table(
         Col("watchlist_keys", "array<string>", "Watchlist entries looked up."),
         Col("watchlist_hit_keys", "array<string>", "Watchlist entries whose data was returned."),
         Col("id_samples", "array<string>", "Up to 5 region-only masked ID samples."),
-        Col("first_seen", "timestamp", "First lookup in the hour.", False),
-        Col("last_seen", "timestamp", "Last lookup in the hour.", False),
-        Col("event_date", "date", "UTC date (partition).", False),
+        Col("first_seen", "timestamp", f"First lookup in the {span}.", False),
+        Col("last_seen", "timestamp", f"Last lookup in the {span}.", False),
+    )
+
+
+_EVENT_DATE = Col("event_date", "date", "UTC date (partition).", False)
+_SEQS = (
+    Col("id_prefix_hash", "string", "Keyed hash of the region + birth date prefix.", False),
+    Col("seqs", "array<int>", "Distinct sequence numbers tried (at most 1000).", False),
+)
+
+ENTITY_HOURS = Table(
+    "entity_hours",
+    "One row per entity per hour: counts and mergeable HLL sketches, merged into entity_days.",
+    (
+        *_ENTITY,
+        Col("hour_start", "timestamp", "Start of the hour, UTC.", False),
+        *_entity_measures("hour"),
+        _EVENT_DATE,
     ),
     partition_by=("event_date",),
 )
@@ -68,13 +82,22 @@ ENTITY_HOURS = Table(
 ENTITY_PREFIX_HOURS = Table(
     "entity_prefix_hours",
     "One row per entity, hour and ID prefix: the exact set of sequence numbers tried under the prefix.",
-    (
-        *_ENTITY,
-        Col("hour_start", "timestamp", "Start of the hour, UTC.", False),
-        Col("id_prefix_hash", "string", "Keyed hash of the region + birth date prefix.", False),
-        Col("seqs", "array<int>", "Distinct sequence numbers tried (at most 1000).", False),
-        Col("event_date", "date", "UTC date (partition).", False),
-    ),
+    (*_ENTITY, Col("hour_start", "timestamp", "Start of the hour, UTC.", False), *_SEQS, _EVENT_DATE),
+    partition_by=("event_date",),
+)
+
+ENTITY_DAYS = Table(
+    "entity_days",
+    "One row per entity per day: its hours merged. Day and 7-day windows are built from these rows, so an "
+    "incremental run merges stored days instead of their hours.",
+    (*_ENTITY, *_entity_measures("day"), _EVENT_DATE),
+    partition_by=("event_date",),
+)
+
+ENTITY_PREFIX_DAYS = Table(
+    "entity_prefix_days",
+    "One row per entity, day and ID prefix: the sequence numbers tried under the prefix that day.",
+    (*_ENTITY, *_SEQS, _EVENT_DATE),
     partition_by=("event_date",),
 )
 

@@ -30,9 +30,18 @@ def lookups_count(lake: Path) -> int:
     return ds.dataset(lake / "lookups", partitioning="hive").count_rows()
 
 
+def event_dates(lake: Path, table: str) -> list[str]:
+    dates = ds.dataset(lake / table, partitioning="hive").to_table(columns=["event_date"]).column("event_date")
+    return sorted({str(d) for d in dates.to_pylist()})
+
+
 @pytest.fixture(scope="module")
 def staged_arrivals(tmp_path_factory, prefect_harness):
-    """Days 1-2 arrive first; day 3 and a late file of day 1 arrive later; each arrival then detects."""
+    """Days 1-2 arrive first; day 3 and a late file of day 1 arrive later; each arrival then detects.
+
+    Between the two, the lake loses its day tables, as a lake written before they existed: the second
+    run merges day 2's rows from its hours (day 2 is not recomputed) and publishes them.
+    """
     root = tmp_path_factory.mktemp("incremental")
     data = root / "data"
     generate(data, days=3, scale=0.02)
@@ -48,8 +57,11 @@ def staged_arrivals(tmp_path_factory, prefect_harness):
     with flow_env():
         ingest_flow(source=str(first), fmt="jsonl", watchlist=kwargs["watchlist"], config=config)
         before = detect_flow(**kwargs)
+        for table in ("entity_days", "entity_prefix_days"):
+            (lake / table).unlink()
         ingest_flow(source=str(second), fmt="jsonl", watchlist=kwargs["watchlist"], config=config)
         after = detect_flow(**kwargs)
+        day_dates = event_dates(lake, "entity_days")
         again = detect_flow(**kwargs)
         incremental = windows(lake)
         incremental_lookups = lookups_count(lake)
@@ -63,6 +75,7 @@ def staged_arrivals(tmp_path_factory, prefect_harness):
     return {
         "before": before,
         "after": after,
+        "day_dates": day_dates,
         "again": again,
         "full": full,
         "incremental": incremental,
@@ -77,6 +90,10 @@ def staged_arrivals(tmp_path_factory, prefect_harness):
 def test_detect_recomputes_only_dates_touched_by_new_data_including_late_events(staged_arrivals):
     assert staged_arrivals["before"]["dates"] == ["2026-11-01", "2026-11-02"]
     assert staged_arrivals["after"]["dates"] == ["2026-11-01", "2026-11-03"]
+
+
+def test_detect_merges_the_days_an_older_lake_holds_only_as_hours(staged_arrivals):
+    assert staged_arrivals["day_dates"] == ["2026-11-01", "2026-11-02", "2026-11-03"]
 
 
 def test_detect_without_new_data_adds_nothing(staged_arrivals):

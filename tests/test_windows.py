@@ -1,4 +1,4 @@
-"""lookups -> entity_hours -> entity_windows: window features, merging of days, and HLL accuracy."""
+"""lookups -> entity_hours -> entity_days -> entity_windows: window features, merging of days, and HLL accuracy."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from core.rules import load_rules
-from jobs.windows import entity_hours, entity_prefix_hours, entity_windows, seven_day_ends
+from jobs.windows import (
+    entity_days,
+    entity_hours,
+    entity_prefix_days,
+    entity_prefix_hours,
+    entity_windows,
+    seven_day_ends,
+)
 from schemas import LOOKUPS
 from schemas.table import spark_type
 
@@ -48,8 +55,10 @@ def windows_of(lookups, kinds=KINDS):
     """entity_windows over `lookups`, with every 7-day window that ends on a day with data."""
     hours = entity_hours(lookups, LG_K)
     prefix_hours = entity_prefix_hours(lookups)
+    days = (entity_days(hours), entity_prefix_days(prefix_hours))
+    sources = {"hour": (hours, prefix_hours), "day": days, "7d": days}
     dates = sorted({r["event_date"] for r in lookups.select("event_date").distinct().collect()})
-    return entity_windows(hours, prefix_hours, kinds, seven_day_ends(dates, dates[-1]))
+    return entity_windows({kind: sources[kind] for kind in kinds}, seven_day_ends(dates, dates[-1]))
 
 
 def _seq_rows(entity: str, at: datetime, prefix: str, seqs: list[int]) -> list[tuple]:
