@@ -11,6 +11,10 @@ fan club checking one idol, is not.
 
 Each member's targets are HLL sketches; the union of the sketches against the sum of their sizes
 says whether members split one target list between them (disjoint) or look up the same people.
+
+What each account did is first reduced to one row per day and link values (`member_days`, stored as
+`campaign_member_days`): the rules merge those rows over the days a detection covers, so an
+incremental run reads six stored days instead of every lookup of them.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from core.rules import CampaignRule
+from schemas import CAMPAIGN_MEMBER_DAYS
 
 MAX_MEMBERS = 1000
 _LINK_COLUMNS = {"device_id": ["device_id"], "subnet_user_agent": ["net", "user_agent"], "user_agent_start": None}
@@ -38,28 +43,56 @@ def ip_64(ip: Column) -> Column:
     return F.when(well_formed, F.concat(F.concat_ws(":", trimmed), F.lit("::/64")))
 
 
-def _members(lookups: DataFrame, link: list[str], lg_config_k: int) -> DataFrame:
+def member_days(lookups: DataFrame, lg_config_k: int) -> DataFrame:
+    """One row per day, account and link values (device, network, user agent): what the account looked up.
+
+    Counts, sketches, sets and times cover the lookups that carry an ID number or a watchlist person.
+    An account's other lookups leave rows with no counts: their user agent is still the account's own.
+    """
+    relevant = F.col("id_hash").isNotNull() | F.col("watchlist_key").isNotNull()
+    return (
+        lookups.where(F.col("client_id").isNotNull())
+        .withColumn("net", F.coalesce("ip_24", ip_64(F.col("client_ip"))))
+        .groupBy("event_date", "client_id", "device_id", "net", "user_agent")
+        .agg(
+            F.count_if(relevant).alias("lookups"),
+            F.count_if(relevant & F.col("hit")).alias("hits"),
+            F.hll_sketch_agg("id_hash", lg_config_k).alias("sketch_ids"),
+            F.hll_sketch_agg("watchlist_key", lg_config_k).alias("sketch_watchlist"),
+            F.collect_set("watchlist_key").alias("watchlist_keys"),
+            F.collect_set(F.when(F.col("hit"), F.col("watchlist_key"))).alias("watchlist_hit_keys"),
+            F.min(F.when(relevant, F.col("event_time"))).alias("first_seen"),
+            F.max(F.when(relevant, F.col("event_time"))).alias("last_seen"),
+        )
+        .transform(CAMPAIGN_MEMBER_DAYS.conform)
+    )
+
+
+def _union_sets(col: str) -> Column:
+    return F.array_distinct(F.flatten(F.collect_list(col)))
+
+
+def _members(days: DataFrame, link: list[str]) -> DataFrame:
     """One row per (link values, account): its targets, watchlist people, hits and first/last lookup."""
+    days = days.where(F.col("client_id").isNotNull())
     if "user_agent" in link:
         # A line logged without a user agent still came from the account's program: without this, a
         # member whose one celebrity lookup lost its agent would drop out of its campaign's evidence.
         own = F.max("user_agent").over(Window.partitionBy("client_id"))
-        lookups = lookups.withColumn("user_agent", F.coalesce(F.col("user_agent"), own))
+        days = days.withColumn("user_agent", F.coalesce(F.col("user_agent"), own))
     return (
-        lookups.where(F.col("client_id").isNotNull())
-        .where(F.col("id_hash").isNotNull() | F.col("watchlist_key").isNotNull())
-        .withColumn("net", F.coalesce("ip_24", ip_64(F.col("client_ip"))))
+        days.where(F.col("lookups") > 0)
         .where(reduce(lambda a, b: a & b, [F.col(c).isNotNull() for c in link]))
         .groupBy(*link, "client_id")
         .agg(
-            F.hll_sketch_agg("id_hash", lg_config_k).alias("sketch"),
-            F.hll_sketch_agg("watchlist_key", lg_config_k).alias("sketch_watchlist"),
-            F.collect_set("watchlist_key").alias("watchlist_keys"),
-            F.collect_set(F.when(F.col("hit"), F.col("watchlist_key"))).alias("watchlist_hit_keys"),
-            F.count(F.lit(1)).alias("lookups"),
-            F.count_if("hit").alias("hits"),
-            F.min("event_time").alias("first_seen"),
-            F.max("event_time").alias("last_seen"),
+            F.hll_union_agg("sketch_ids", True).alias("sketch"),
+            F.hll_union_agg("sketch_watchlist", True).alias("sketch_watchlist"),
+            _union_sets("watchlist_keys").alias("watchlist_keys"),
+            _union_sets("watchlist_hit_keys").alias("watchlist_hit_keys"),
+            F.sum("lookups").alias("lookups"),
+            F.sum("hits").alias("hits"),
+            F.min("first_seen").alias("first_seen"),
+            F.max("last_seen").alias("last_seen"),
         )
         .withColumn("member_ids", F.coalesce(F.hll_sketch_estimate("sketch"), F.lit(0)))
         .withColumn("member_watchlist", F.size("watchlist_keys"))
@@ -87,14 +120,14 @@ def _started_together(members: DataFrame, gap_minutes: float) -> DataFrame:
     return runs.withColumn("net", name).drop("_new", "_run")
 
 
-def campaign_groups(lookups: DataFrame, rule: CampaignRule, lg_config_k: int) -> DataFrame:
-    """Every group the rule's link forms, with the figures its conditions read (no condition applied)."""
+def campaign_groups(days: DataFrame, rule: CampaignRule) -> DataFrame:
+    """Every group the rule's link forms in `member_days` rows, with the figures its conditions read (no condition applied)."""
     if rule.link == "user_agent_start":
-        members = _started_together(_members(lookups, ["user_agent"], lg_config_k), rule.start_gap_minutes)
+        members = _started_together(_members(days, ["user_agent"]), rule.start_gap_minutes)
         link = ["net", "user_agent"]
     else:
         link = _LINK_COLUMNS[rule.link]
-        members = _members(lookups, link, lg_config_k)
+        members = _members(days, link)
     groups = members.groupBy(*link).agg(
         F.count(F.lit(1)).alias("n_members"),
         F.slice(F.sort_array(F.collect_list("client_id")), 1, MAX_MEMBERS).alias("members"),
@@ -149,15 +182,15 @@ def _condition(rule: CampaignRule) -> Column:
     return cond
 
 
-def campaigns(lookups: DataFrame, rule: CampaignRule, lg_config_k: int) -> DataFrame:
-    """Campaign rows (without run columns) for groups that meet `rule`'s conditions.
+def campaigns(days: DataFrame, rule: CampaignRule) -> DataFrame:
+    """Campaign rows (without run columns) for groups of `member_days` rows that meet `rule`'s conditions.
 
     The figures describe the whole group; `members` names the accounts the rule holds as evidence
     (`evidence_members`: all, or those that looked up a watchlist person).
     """
     named = "watchlist_members" if rule.evidence_members == "watchlist" else "members"
     return (
-        campaign_groups(lookups, rule, lg_config_k)
+        campaign_groups(days, rule)
         .where(_condition(rule))
         .select(
             F.lit(rule.name).alias("rule"),

@@ -1,4 +1,5 @@
-"""The detection job: requests -> lookups -> entity_hours -> entity_days -> entity_windows -> campaigns -> flagged_clients -> targets.
+"""The detection job: requests -> lookups -> entity_hours -> entity_days -> entity_windows,
+lookups -> campaign_member_days -> campaigns; both -> flagged_clients -> targets.
 
 Every intermediate table is written to the run's staging directory and read back before the next
 step, so each step starts from Parquet (short plans, no recomputation) and each table can be checked
@@ -23,6 +24,7 @@ from pyspark.sql import functions as F
 from core.allowlist import AllowEntry
 from core.rules import RuleSet
 from jobs.campaigns import campaigns as find_campaigns
+from jobs.campaigns import member_days
 from jobs.exposures import exposures
 from jobs.flags import all_hits, allow_frame, campaign_totals, entity_totals, flag, split_allowlisted
 from jobs.lookups import to_lookups
@@ -46,6 +48,7 @@ DETECTION_TABLES = (
     "entity_days",
     "entity_prefix_days",
     "entity_windows",
+    "campaign_member_days",
     "campaigns",
     "flagged_clients",
     "allowlisted_hits",
@@ -60,33 +63,46 @@ PARTITIONED = (
     "entity_days",
     "entity_prefix_days",
     "entity_windows",
+    "campaign_member_days",
     "targets",
 )
 # The published tables a run reads besides requests: the days its 7-day windows and campaigns cover.
-CONTEXT = ("lookups", "entity_hours", "entity_prefix_hours", "entity_days", "entity_prefix_days")
-_DAY_TABLES = ("entity_days", "entity_prefix_days")
+CONTEXT = (
+    "lookups",
+    "entity_hours",
+    "entity_prefix_hours",
+    "entity_days",
+    "entity_prefix_days",
+    "campaign_member_days",
+)
+# Day tables: a run also rebuilds the days an older lake lacks them for (Scope.days_missing).
+DAY_TABLES = ("entity_days", "entity_prefix_days", "campaign_member_days")
 
 
 @dataclass(frozen=True)
 class Scope:
     """What one detection run recomputes: event dates, and days whose 7-day windows change.
 
-    `hours_only` lists dates a lake from before entity_days holds only as hours: the run merges
-    their day rows once and publishes them with its own.
+    `days_missing` lists dates a lake written before the day tables (`DAY_TABLES`) holds only as
+    hours and lookups: the run builds their day rows once and publishes them with its own.
     """
 
     mode: str
     dates: list[date]
     window_ends: list[date]
-    hours_only: list[date] = field(default_factory=list)
+    days_missing: list[date] = field(default_factory=list)
+
+    @property
+    def day_dates(self) -> list[date]:
+        """The dates whose rows of the day tables this run writes."""
+        return [*self.dates, *self.days_missing]
 
     def dropped_partitions(self, table: str) -> set[str]:
         """Partition directories of `table` this run replaces."""
         days = {"hour": self.dates, "day": self.dates, "7d": [e - timedelta(days=6) for e in self.window_ends]}
         if table == "entity_windows":
             return {f"window={kind}/window_date={d}" for kind, ds in days.items() for d in ds}
-        dates = [*self.dates, *self.hours_only] if table in _DAY_TABLES else self.dates
-        return {f"event_date={d}" for d in dates}
+        return {f"event_date={d}" for d in (self.day_dates if table in DAY_TABLES else self.dates)}
 
     @property
     def context(self) -> tuple[date, date]:
@@ -108,10 +124,10 @@ def _in_dates(dates: list[date]) -> F.Column:
     return F.col("event_date").isin([F.lit(d) for d in dates])
 
 
-def _context(new: DataFrame, published: DataFrame, scope: Scope) -> DataFrame:
-    """New rows for the recomputed dates plus published rows of the other dates the windows read."""
+def _context(new: DataFrame, published: DataFrame, scope: Scope, written: list[date]) -> DataFrame:
+    """The run's rows (of the dates `written`) plus published rows of the other dates the windows read."""
     first, last = scope.context
-    kept = published.where(F.col("event_date").between(F.lit(first), F.lit(last)) & ~_in_dates(scope.dates))
+    kept = published.where(F.col("event_date").between(F.lit(first), F.lit(last)) & ~_in_dates(written))
     return new.unionByName(kept)
 
 
@@ -138,7 +154,7 @@ def stage(
     lookups = _write(to_lookups(fresh), t["lookups"], staging)
     hours = _write(entity_hours(lookups, k), t["entity_hours"], staging)
     prefix_hours = _write(entity_prefix_hours(lookups), t["entity_prefix_hours"], staging)
-    older = _in_dates(scope.hours_only)
+    older = _in_dates(scope.days_missing)
     days = _write(entity_days(hours.unionByName(published["entity_hours"].where(older))), t["entity_days"], staging)
     prefix_days = _write(
         entity_prefix_days(prefix_hours.unionByName(published["entity_prefix_hours"].where(older))),
@@ -150,20 +166,24 @@ def stage(
     windows = entity_windows({kind: sources[kind] for kind in ruleset.enabled_windows if kind != "7d"})
     if "7d" in ruleset.enabled_windows and scope.window_ends:
         week = (
-            _context(days, published["entity_days"], scope),
-            _context(prefix_days, published["entity_prefix_days"], scope),
+            _context(days, published["entity_days"], scope, scope.day_dates),
+            _context(prefix_days, published["entity_prefix_days"], scope, scope.day_dates),
         )
         windows = windows.unionByName(entity_windows({"7d": week}, scope.window_ends))
     windows = _write(windows, t["entity_windows"], staging)
-    recent = _context(lookups, published["lookups"], scope)
-    groups = [find_campaigns(recent, r, k) for r in ruleset.campaigns if r.enabled]
+    recent = _context(lookups, published["lookups"], scope, scope.dates)
+    members = _write(
+        member_days(lookups.unionByName(published["lookups"].where(older)), k), t["campaign_member_days"], staging
+    )
+    members = _context(members, published["campaign_member_days"], scope, scope.day_dates)
+    groups = [find_campaigns(members, r) for r in ruleset.campaigns if r.enabled]
     found = reduce(DataFrame.unionByName, groups) if groups else spark.createDataFrame([], CAMPAIGNS.spark_schema())
     found = found.withColumn("detect_run_id", F.lit(run_id)).withColumn("detect_date", F.lit(detected_at.date()))
     found = _write(found.coalesce(1), CAMPAIGNS, staging)
     allowed = allow_frame(spark, allowlist)
     # Read twice (who was hit, then their flags): kept, not recomputed from every rule again.
     hits = all_hits(windows, found, ruleset, allowed).persist(StorageLevel.MEMORY_AND_DISK)
-    all_days = published["entity_days"].where(~_in_dates(scope.dates)).unionByName(days)
+    all_days = published["entity_days"].where(~_in_dates(scope.day_dates)).unionByName(days)
     touched = all_days.join(hits.select(*ENTITY).distinct(), ENTITY, "left_semi")
     totals = entity_totals(touched).unionByName(campaign_totals(found))
     # Computed once and split in two: each split alone would recompute every rule over the windows.

@@ -68,9 +68,11 @@ def plan_scope(settings: Settings, mode: str, backfill: tuple[date, date] | None
     lake = Lake(settings.lake, settings.keep_versions)
     spark = get_spark(settings)
     scope, runs = detect_job.plan(lake.read(spark, "requests"), _covered(lake), mode, backfill)
-    scope = replace(
-        scope, hours_only=sorted(_dates(lake, "entity_hours") - _dates(lake, "entity_days") - set(scope.dates))
+    # A lake written before the day tables: the dates their sources hold but they do not.
+    missing = (_dates(lake, "entity_hours") - _dates(lake, "entity_days")) | (
+        _dates(lake, "lookups") - _dates(lake, "campaign_member_days")
     )
+    scope = replace(scope, days_missing=sorted(missing - set(scope.dates)))
     get_run_logger().info(
         "%s detection: %d event dates, %d 7-day windows to recompute", mode, len(scope.dates), len(scope.window_ends)
     )

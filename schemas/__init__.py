@@ -7,6 +7,7 @@ Everything else imports the tables from here.
 from schemas.alerts import ALERTS
 from schemas.detection import (
     ALLOWLISTED_HITS,
+    CAMPAIGN_MEMBER_DAYS,
     CAMPAIGNS,
     DETECT_RUNS,
     ENTITY_DAYS,
@@ -37,6 +38,7 @@ LAKE_TABLES: dict[str, Table] = {
         ENTITY_DAYS,
         ENTITY_PREFIX_DAYS,
         ENTITY_WINDOWS,
+        CAMPAIGN_MEMBER_DAYS,
         FLAGGED_CLIENTS,
         CAMPAIGNS,
         ALLOWLISTED_HITS,
@@ -62,6 +64,7 @@ __all__ = [
     "ENTITY_DAYS",
     "ENTITY_PREFIX_DAYS",
     "ENTITY_WINDOWS",
+    "CAMPAIGN_MEMBER_DAYS",
     "FLAGGED_CLIENTS",
     "CAMPAIGNS",
     "ALLOWLISTED_HITS",

@@ -101,6 +101,29 @@ ENTITY_PREFIX_DAYS = Table(
     partition_by=("event_date",),
 )
 
+CAMPAIGN_MEMBER_DAYS = Table(
+    "campaign_member_days",
+    "One row per day, account and link values (device, network, user agent): what campaign rules merge "
+    "over the days a detection covers. Counts, sketches and sets cover lookups with an ID number or a "
+    "watchlist person; an account's other lookups leave rows with no counts (they still tell its user agent).",
+    (
+        Col("client_id", "string", "The account.", False),
+        Col("device_id", "string", "Device fingerprint, when logged."),
+        Col("net", "string", "The /24 (IPv4) or /64 (IPv6) of the remote address."),
+        Col("user_agent", "string", "User agent (masked at ingest), when logged."),
+        Col("lookups", "bigint", "Lookups that carried an ID number or a watchlist person.", False),
+        Col("hits", "bigint", "Of those, lookups that returned data.", False),
+        Col("sketch_ids", "binary", "HLL sketch of id_hash."),
+        Col("sketch_watchlist", "binary", "HLL sketch of watchlist_key."),
+        Col("watchlist_keys", "array<string>", "Watchlist entries looked up."),
+        Col("watchlist_hit_keys", "array<string>", "Watchlist entries whose data was returned."),
+        Col("first_seen", "timestamp", "First of those lookups (null when there is none)."),
+        Col("last_seen", "timestamp", "Last of those lookups (null when there is none)."),
+        _EVENT_DATE,
+    ),
+    partition_by=("event_date",),
+)
+
 ENTITY_WINDOWS = Table(
     "entity_windows",
     "One row per entity per window (hour, day, sliding 7 days ending on a day): the features rules read.",

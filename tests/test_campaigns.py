@@ -1,4 +1,4 @@
-"""lookups -> campaigns: account farms on one device and /24 campaigns with disjoint targets, not families or offices."""
+"""lookups -> campaign_member_days -> campaigns: account farms on one device and /24 campaigns with disjoint targets, not families or offices."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from core.rules import load_rules
-from jobs.campaigns import campaigns, ip_64
+from jobs.campaigns import campaigns, ip_64, member_days
 from schemas import LOOKUPS
 from schemas.table import spark_type
 
@@ -61,8 +61,13 @@ def members(prefix: str, n: int, ids_each, device=None, net=None, ua=UA, hit_eve
     return rows
 
 
+def campaigns_in(lookups, rule):
+    """The rule's campaigns among `lookups`, through their member days as detection runs them."""
+    return campaigns(member_days(lookups, RULES.hll_lg_config_k), rule)
+
+
 def found(spark, rows, rule):
-    return campaigns(as_lookups(spark.createDataFrame(rows, DDL)), rule, RULES.hll_lg_config_k)
+    return campaigns_in(as_lookups(spark.createDataFrame(rows, DDL)), rule)
 
 
 @pytest.mark.spark
@@ -172,14 +177,29 @@ def test_campaigns_ignore_anonymous_traffic_and_name_only_lookups(spark):
     anonymous = df.withColumn("client_id", F.lit(None).cast("string"))
     names_only = df.withColumn("id_hash", F.lit(None).cast("string"))
     for variant in (anonymous, names_only):
-        assert campaigns(as_lookups(variant), FARM, RULES.hll_lg_config_k).collect() == []
+        assert campaigns_in(as_lookups(variant), FARM).collect() == []
+
+
+@pytest.mark.spark
+def test_campaigns_merge_each_accounts_days(spark):
+    rows = members("farm", FARM.min_members, lambda i: range(i * 7, i * 7 + 7), device="d-farm")
+    one_day = as_lookups(spark.createDataFrame(rows, DDL))
+    # about half of every account's lookups move to the next day: the same farm, from two days of member rows
+    later = F.abs(F.hash("id_hash")) % 2 == 1
+    moved = F.when(later, F.col("event_time") + F.expr("INTERVAL 1 DAY")).otherwise(F.col("event_time"))
+    two_days = one_day.withColumn("event_time", moved).withColumns(
+        {"event_hour": F.date_trunc("hour", "event_time"), "event_date": F.to_date("event_time")}
+    )
+    figures = ["n_members", "members", "lookups", "distinct_ids", "hits", "member_median_ids", "disjointness"]
+    assert member_days(two_days, RULES.hll_lg_config_k).select("event_date").distinct().count() == 2
+    assertDataFrameEqual(campaigns_in(two_days, FARM).select(figures), campaigns_in(one_day, FARM).select(figures))
 
 
 @pytest.mark.spark
 def test_campaigns_time_span_covers_every_member(spark):
     rows = members("farm", 8, lambda i: range(i * 7, i * 7 + 7), device="d-farm")
     lookups = as_lookups(spark.createDataFrame(rows, DDL))
-    (row,) = campaigns(lookups, FARM, RULES.hll_lg_config_k).collect()
+    (row,) = campaigns_in(lookups, FARM).collect()
     span = lookups.agg(F.min("event_time").alias("a"), F.max("event_time").alias("b")).first()
     assert (row["first_seen"], row["last_seen"]) == (span["a"], span["b"])
     assert row["last_seen"] - row["first_seen"] > timedelta(minutes=10)
@@ -213,7 +233,7 @@ def found_wl(spark, rows, rule):
     lookups = as_lookups(df.drop("minute")).drop("event_time")
     timed = df.select("client_id", "id_hash", (F.lit(T0) + F.make_interval(mins="minute")).alias("event_time"))
     lookups = lookups.join(timed, ["client_id", "id_hash"]).withColumn("event_hour", F.date_trunc("hour", "event_time"))
-    return campaigns(lookups.transform(LOOKUPS.conform), rule, RULES.hll_lg_config_k)
+    return campaigns_in(lookups.transform(LOOKUPS.conform), rule)
 
 
 @pytest.mark.spark

@@ -12,6 +12,7 @@ import pytest
 from conftest import flow_env, write_config
 
 from generator.generate import generate
+from jobs.detect import DAY_TABLES
 from pipelines.detect import detect_flow
 from pipelines.ingest import ingest_flow
 
@@ -57,11 +58,11 @@ def staged_arrivals(tmp_path_factory, prefect_harness):
     with flow_env():
         ingest_flow(source=str(first), fmt="jsonl", watchlist=kwargs["watchlist"], config=config)
         before = detect_flow(**kwargs)
-        for table in ("entity_days", "entity_prefix_days"):
+        for table in DAY_TABLES:
             (lake / table).unlink()
         ingest_flow(source=str(second), fmt="jsonl", watchlist=kwargs["watchlist"], config=config)
         after = detect_flow(**kwargs)
-        day_dates = event_dates(lake, "entity_days")
+        day_dates = {table: event_dates(lake, table) for table in DAY_TABLES}
         again = detect_flow(**kwargs)
         incremental = windows(lake)
         incremental_lookups = lookups_count(lake)
@@ -93,7 +94,8 @@ def test_detect_recomputes_only_dates_touched_by_new_data_including_late_events(
 
 
 def test_detect_merges_the_days_an_older_lake_holds_only_as_hours(staged_arrivals):
-    assert staged_arrivals["day_dates"] == ["2026-11-01", "2026-11-02", "2026-11-03"]
+    every_day = ["2026-11-01", "2026-11-02", "2026-11-03"]
+    assert staged_arrivals["day_dates"] == {table: every_day for table in DAY_TABLES}
 
 
 def test_detect_without_new_data_adds_nothing(staged_arrivals):
