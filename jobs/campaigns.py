@@ -25,9 +25,22 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from core.rules import CampaignRule
+from jobs.sketches import union_estimate, union_sets
 from schemas import CAMPAIGN_MEMBER_DAYS
 
 MAX_MEMBERS = 1000
+# The figures of a group that rules' conditions read, and that a flag shows as observed.
+FIGURES = (
+    "n_members",
+    "distinct_ids",
+    "member_median_ids",
+    "disjointness",
+    "distinct_watchlist",
+    "watchlist_member_share",
+    "watchlist_disjointness",
+    "hit_share",
+    "start_spread_hours",
+)
 _LINK_COLUMNS = {"device_id": ["device_id"], "subnet_user_agent": ["net", "user_agent"], "user_agent_start": None}
 
 
@@ -68,10 +81,6 @@ def member_days(lookups: DataFrame, lg_config_k: int) -> DataFrame:
     )
 
 
-def _union_sets(col: str) -> Column:
-    return F.array_distinct(F.flatten(F.collect_list(col)))
-
-
 def _members(days: DataFrame, link: list[str]) -> DataFrame:
     """One row per (link values, account): its targets, watchlist people, hits and first/last lookup."""
     days = days.where(F.col("client_id").isNotNull())
@@ -87,8 +96,8 @@ def _members(days: DataFrame, link: list[str]) -> DataFrame:
         .agg(
             F.hll_union_agg("sketch_ids", True).alias("sketch"),
             F.hll_union_agg("sketch_watchlist", True).alias("sketch_watchlist"),
-            _union_sets("watchlist_keys").alias("watchlist_keys"),
-            _union_sets("watchlist_hit_keys").alias("watchlist_hit_keys"),
+            union_sets("watchlist_keys").alias("watchlist_keys"),
+            union_sets("watchlist_hit_keys").alias("watchlist_hit_keys"),
             F.sum("lookups").alias("lookups"),
             F.sum("hits").alias("hits"),
             F.min("first_seen").alias("first_seen"),
@@ -139,9 +148,7 @@ def campaign_groups(days: DataFrame, rule: CampaignRule) -> DataFrame:
         F.hll_sketch_estimate(F.hll_union_agg("sketch", True)).alias("distinct_ids"),
         F.sum("member_ids").alias("sum_member_ids"),
         F.percentile_approx("member_ids", 0.5).cast("double").alias("member_median_ids"),
-        F.coalesce(F.hll_sketch_estimate(F.hll_union_agg("sketch_watchlist", True)), F.lit(0)).alias(
-            "distinct_watchlist"
-        ),
+        union_estimate("sketch_watchlist").alias("distinct_watchlist"),
         F.sum("member_watchlist").alias("sum_member_watchlist"),
         F.avg(F.when(F.col("member_watchlist") > 0, 1.0).otherwise(0.0)).alias("watchlist_member_share"),
         F.array_sort(F.array_distinct(F.flatten(F.collect_list("watchlist_keys")))).alias("watchlist_keys"),
@@ -198,17 +205,9 @@ def campaigns(days: DataFrame, rule: CampaignRule) -> DataFrame:
             "link_value",
             "user_agent",
             F.col(named).alias("members"),
-            "n_members",
             "lookups",
-            "distinct_ids",
             "hits",
-            "member_median_ids",
-            "disjointness",
-            "distinct_watchlist",
-            "watchlist_member_share",
-            "watchlist_disjointness",
-            "hit_share",
-            "start_spread_hours",
+            *FIGURES,
             "watchlist_keys",
             "watchlist_hit_keys",
             "first_seen",

@@ -16,7 +16,9 @@ from pyspark.sql import functions as F
 
 from core.allowlist import AllowEntry
 from core.rules import SEVERITIES, PopulationRule, RuleSet, ThresholdRule
-from jobs.windows import _DISTINCT, ENTITY, SAMPLES, _estimate, _union_sets
+from jobs.campaigns import FIGURES
+from jobs.sketches import union_estimate, union_sets
+from jobs.windows import DISTINCT, ENTITY, SAMPLES
 from schemas import ALLOWLISTED_HITS, FLAGGED_CLIENTS
 
 _HIT_COLUMNS = [
@@ -95,19 +97,6 @@ def population_hits(windows: DataFrame, rule: PopulationRule, allowed: DataFrame
     )
 
 
-_CAMPAIGN_OBSERVED = (
-    "n_members",
-    "distinct_ids",
-    "member_median_ids",
-    "disjointness",
-    "distinct_watchlist",
-    "watchlist_member_share",
-    "watchlist_disjointness",
-    "hit_share",
-    "start_spread_hours",
-)
-
-
 def campaign_hits(campaigns: DataFrame, ruleset: RuleSet) -> DataFrame:
     """Campaigns as rule hits of entity type `campaign`, over the whole detection range.
 
@@ -122,7 +111,7 @@ def campaign_hits(campaigns: DataFrame, ruleset: RuleSet) -> DataFrame:
             limits = F.when(F.col("rule") == r.name, _metric_map({k: F.lit(v) for k, v in mins.items()})).otherwise(
                 limits
             )
-    observed = F.map_filter(_metric_map({k: F.col(k) for k in _CAMPAIGN_OBSERVED}), lambda _, v: v.isNotNull())
+    observed = F.map_filter(_metric_map({k: F.col(k) for k in FIGURES}), lambda _, v: v.isNotNull())
     return campaigns.select(
         F.lit("campaign").alias("entity_type"),
         F.col("link_value").alias("entity_value"),
@@ -153,10 +142,10 @@ def entity_totals(hours: DataFrame) -> DataFrame:
         .agg(
             F.sum("lookups").alias("lookups"),
             F.sum("hits").alias("hits"),
-            *[_estimate(_DISTINCT[n]).alias(n) for n in ("distinct_ids", "distinct_names", "distinct_watchlist")],
-            _union_sets("watchlist_keys").alias("watchlist_keys"),
-            _union_sets("watchlist_hit_keys").alias("watchlist_hit_keys"),
-            F.slice(_union_sets("id_samples"), 1, SAMPLES).alias("masked_id_samples"),
+            *[union_estimate(DISTINCT[n]).alias(n) for n in ("distinct_ids", "distinct_names", "distinct_watchlist")],
+            union_sets("watchlist_keys").alias("watchlist_keys"),
+            union_sets("watchlist_hit_keys").alias("watchlist_hit_keys"),
+            F.slice(union_sets("id_samples"), 1, SAMPLES).alias("masked_id_samples"),
             F.min("first_seen").alias("first_seen"),
             F.max("last_seen").alias("last_seen"),
         )
@@ -173,8 +162,8 @@ def campaign_totals(campaigns: DataFrame) -> DataFrame:
         F.max("distinct_ids").alias("distinct_ids"),
         F.lit(0).cast("bigint").alias("distinct_names"),
         F.coalesce(F.max("distinct_watchlist"), F.lit(0)).cast("bigint").alias("distinct_watchlist"),
-        _union_sets("watchlist_keys").alias("watchlist_keys"),
-        _union_sets("watchlist_hit_keys").alias("watchlist_hit_keys"),
+        union_sets("watchlist_keys").alias("watchlist_keys"),
+        union_sets("watchlist_hit_keys").alias("watchlist_hit_keys"),
         F.array().cast("array<string>").alias("masked_id_samples"),
         F.min("first_seen").alias("first_seen"),
         F.max("last_seen").alias("last_seen"),

@@ -15,6 +15,7 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from jobs.sketches import union_sets
 from schemas import ENTITY_DAYS, ENTITY_HOURS, ENTITY_PREFIX_DAYS, ENTITY_PREFIX_HOURS, ENTITY_WINDOWS
 
 ENTITY = ["entity_type", "entity_value"]
@@ -26,7 +27,7 @@ _SKETCHES = {
     "sketch_devices": "device_id",
     "sketch_ips": "client_ip",
 }
-_DISTINCT = {
+DISTINCT = {
     "distinct_ids": "sketch_ids",
     "distinct_names": "sketch_names",
     "distinct_watchlist": "sketch_watchlist",
@@ -92,15 +93,6 @@ def _window_keys(df: DataFrame, kind: str, ends: Column) -> DataFrame:
     )
 
 
-def _estimate(sketch: str) -> Column:
-    """The distinct count of the union of a column of sketches (0 when there is none)."""
-    return F.coalesce(F.hll_sketch_estimate(F.hll_union_agg(sketch, True)), F.lit(0))
-
-
-def _union_sets(col: str) -> Column:
-    return F.array_distinct(F.flatten(F.collect_list(col)))
-
-
 def _merge(rows: DataFrame, keys: list[str]) -> DataFrame:
     """Merge rows into one per key: counts summed, sketches and sets united.
 
@@ -110,8 +102,8 @@ def _merge(rows: DataFrame, keys: list[str]) -> DataFrame:
         *[F.sum(c).alias(c) for c in _COUNTS],
         F.count(F.lit(1)).alias("active_days"),
         *[F.hll_union_agg(s, True).alias(s) for s in _SKETCHES],
-        *[_union_sets(c).alias(c) for c in _SETS],
-        F.slice(_union_sets("id_samples"), 1, SAMPLES).alias("id_samples"),
+        *[union_sets(c).alias(c) for c in _SETS],
+        F.slice(union_sets("id_samples"), 1, SAMPLES).alias("id_samples"),
         F.min("first_seen").alias("first_seen"),
         F.max("last_seen").alias("last_seen"),
     )
@@ -126,7 +118,7 @@ def entity_prefix_days(prefix_hours: DataFrame) -> DataFrame:
     """One row per entity, day and ID prefix: the sequence numbers tried under it that day."""
     return (
         prefix_hours.groupBy(*ENTITY, "event_date", "id_prefix_hash")
-        .agg(_union_sets("seqs").alias("seqs"))
+        .agg(union_sets("seqs").alias("seqs"))
         .transform(ENTITY_PREFIX_DAYS.conform)
     )
 
@@ -145,7 +137,7 @@ def _prefix_features(prefixes: DataFrame, kind: str, ends: Column) -> DataFrame:
     keys = [*ENTITY, "window_start", "window_end"]
     rows = _window_keys(prefixes, kind, ends)
     if kind == "7d":  # one prefix over up to seven days
-        rows = rows.groupBy(*keys, "id_prefix_hash").agg(_union_sets("seqs").alias("seqs"))
+        rows = rows.groupBy(*keys, "id_prefix_hash").agg(union_sets("seqs").alias("seqs"))
     return _seq_features(rows, keys)
 
 
@@ -183,14 +175,14 @@ def entity_windows(sources: dict[str, tuple[DataFrame, DataFrame]], ends_7d: lis
             *_SETS,
             "first_seen",
             "last_seen",
-            *[F.coalesce(F.hll_sketch_estimate(sketch), F.lit(0)).alias(name) for name, sketch in _DISTINCT.items()],
+            *[F.coalesce(F.hll_sketch_estimate(sketch), F.lit(0)).alias(name) for name, sketch in DISTINCT.items()],
         )
         .join(_prefix_features(prefixes, kind, ends), keys, "left")
         .withColumn("window", F.lit(kind))
         for kind, (rows, prefixes) in sources.items()
     ]
     out = reduce(DataFrame.unionByName, frames)
-    capped = {name: F.least(F.col(name), F.col("lookups")) for name in _DISTINCT}
+    capped = {name: F.least(F.col(name), F.col("lookups")) for name in DISTINCT}
     return (
         out.withColumns(capped)
         .withColumn("miss_share", F.col("misses") / F.col("lookups"))
