@@ -41,42 +41,13 @@ from jobs.windows import (
 )
 from schemas import CAMPAIGNS, LAKE_TABLES, Table
 
-DETECTION_TABLES = (
-    "lookups",
-    "entity_hours",
-    "entity_prefix_hours",
-    "entity_days",
-    "entity_prefix_days",
-    "entity_windows",
-    "campaign_member_days",
-    "campaigns",
-    "flagged_clients",
-    "allowlisted_hits",
-    "exposures",
-    "targets",
-)
-# Tables a run rewrites partition by partition (the dates it recomputes); the others gain the run's rows.
-PARTITIONED = (
-    "lookups",
-    "entity_hours",
-    "entity_prefix_hours",
-    "entity_days",
-    "entity_prefix_days",
-    "entity_windows",
-    "campaign_member_days",
-    "targets",
-)
-# The published tables a run reads besides requests: the days its 7-day windows and campaigns cover.
-CONTEXT = (
-    "lookups",
-    "entity_hours",
-    "entity_prefix_hours",
-    "entity_days",
-    "entity_prefix_days",
-    "campaign_member_days",
-)
 # Day tables: a run also rebuilds the days an older lake lacks them for (Scope.days_missing).
 DAY_TABLES = ("entity_days", "entity_prefix_days", "campaign_member_days")
+# The published tables a run reads besides requests: the days its 7-day windows and campaigns cover.
+CONTEXT = ("lookups", "entity_hours", "entity_prefix_hours", *DAY_TABLES)
+# Tables a run rewrites partition by partition (the dates it recomputes); the others gain the run's rows.
+PARTITIONED = (*CONTEXT, "entity_windows", "targets")
+DETECTION_TABLES = (*PARTITIONED, "campaigns", "flagged_clients", "allowlisted_hits", "exposures")
 
 
 @dataclass(frozen=True)
