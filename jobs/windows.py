@@ -93,8 +93,8 @@ def _window_keys(df: DataFrame, kind: str, ends: Column) -> DataFrame:
     )
 
 
-def _merge(rows: DataFrame, keys: list[str]) -> DataFrame:
-    """Merge rows into one per key: counts summed, sketches and sets united.
+def _merge(rows: DataFrame, keys: list[str], *more: Column) -> DataFrame:
+    """Merge rows into one per key: counts summed, sketches and sets united, plus the aggregates `more`.
 
     `active_days` counts the rows merged, which is the active days when the rows are day rows.
     """
@@ -103,15 +103,16 @@ def _merge(rows: DataFrame, keys: list[str]) -> DataFrame:
         F.count(F.lit(1)).alias("active_days"),
         *[F.hll_union_agg(s, True).alias(s) for s in _SKETCHES],
         *[union_sets(c).alias(c) for c in _SETS],
-        F.slice(union_sets("id_samples"), 1, SAMPLES).alias("id_samples"),
         F.min("first_seen").alias("first_seen"),
         F.max("last_seen").alias("last_seen"),
+        *more,
     )
 
 
 def entity_days(hours: DataFrame) -> DataFrame:
     """One row per entity and day: the day's hours merged, as a 7-day window reads them."""
-    return _merge(hours, [*ENTITY, "event_date"]).transform(ENTITY_DAYS.conform)
+    samples = F.slice(union_sets("id_samples"), 1, SAMPLES).alias("id_samples")
+    return _merge(hours, [*ENTITY, "event_date"], samples).transform(ENTITY_DAYS.conform)
 
 
 def entity_prefix_days(prefix_hours: DataFrame) -> DataFrame:
