@@ -27,11 +27,15 @@ from generator.vocabulary import (
     GIVEN,
     HOUR_MS,
     LOOKUP,
+    MORE_CITIZEN_NETS,
     PARTNER_LOOKUPS_PER_DAY,
     PARTNER_SCENARIO,
     REGIONS,
     SURNAMES,
 )
+
+ALL_CITIZEN_NETS = CITIZEN_NETS + MORE_CITIZEN_NETS
+_ADDRESSES_PER_NET = 256 * 254  # a /16 less each /24's .0 and .255
 
 
 @lru_cache(maxsize=1)
@@ -145,10 +149,17 @@ class Population:
 
     # ---- identities -------------------------------------------------------------------------
     def ip(self) -> str:
-        """A fresh consumer IP, never handed out twice."""
-        r = self.rng
+        """A fresh consumer IP, never handed out twice.
+
+        Drawing at random and retrying on a repeat stays cheap while the pool is at most half used;
+        past that the pool widens, and it refuses (rather than loop for ever) before it runs out.
+        """
+        r, used = self.rng, len(self._ips)
+        nets = CITIZEN_NETS if used < _ADDRESSES_PER_NET * len(CITIZEN_NETS) // 2 else ALL_CITIZEN_NETS
+        if used >= _ADDRESSES_PER_NET * len(ALL_CITIZEN_NETS) // 2:
+            raise ValueError(f"--scale {self.scale:g} needs more than {used:,} consumer addresses: use a smaller scale")
         while True:
-            ip = f"{r.choice(CITIZEN_NETS)}.{r.randrange(256)}.{r.randrange(1, 255)}"
+            ip = f"{r.choice(nets)}.{r.randrange(256)}.{r.randrange(1, 255)}"
             if ip not in self._ips:
                 self._ips.add(ip)
                 return ip

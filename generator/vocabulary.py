@@ -146,6 +146,34 @@ SCHOOL_UA = (
 )
 # Public-looking /16s for mobile and home users; the /24 campaign is drawn from elsewhere.
 CITIZEN_NETS = ("36.112", "39.144", "111.30", "112.96", "117.136", "120.229", "183.14", "223.104")
+# More carrier /16s, drawn from only once the first eight are half used (about --scale 35 and up), so
+# smaller scales keep their byte-identical output and --scale 100 (about 14M lines) finds enough addresses.
+MORE_CITIZEN_NETS = (
+    "14.16",
+    "27.184",
+    "42.48",
+    "58.16",
+    "59.32",
+    "60.160",
+    "101.80",
+    "106.80",
+    "113.64",
+    "115.192",
+    "119.128",
+    "123.112",
+    "124.64",
+    "140.206",
+    "171.8",
+    "175.0",
+    "180.96",
+    "182.32",
+    "210.12",
+    "211.136",
+    "218.0",
+    "220.160",
+    "221.192",
+    "222.128",
+)
 CAMPAIGN_NETS = (45, 103, 185)
 
 # Local (UTC+8) hour weights of consumer traffic; index = local hour.

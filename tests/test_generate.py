@@ -7,6 +7,7 @@ import datetime as dt
 import gzip
 import ipaddress
 import json
+import random
 import re
 import unicodedata
 from collections import Counter, defaultdict
@@ -16,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from core.idnumber import is_valid
+from generator import population
 from generator.generate import generate, main
 from generator.population import celebrity_ids
 
@@ -431,6 +433,26 @@ def test_anonymous_users_send_no_client_or_device_id_and_few_ids(small):
             lines = [e for _, e in small.events if e["client_ip"] == row["entity_value"]]
             assert lines and not any("client_id" in e or "device_id" in e for e in lines)
             assert len({query(e)["id"] for e in lines if is_valid(query(e).get("id", ""))}) <= 3
+
+
+def test_consumer_addresses_widen_past_half_the_first_networks_and_never_repeat(monkeypatch):
+    monkeypatch.setattr(population, "_ADDRESSES_PER_NET", 10)  # pool "half used" after 40 addresses
+    pop = population.Population(random.Random(1), 1, 100.0, 0)
+    ips = [pop.ip() for _ in range(150)]
+    first = {ip.rsplit(".", 2)[0] for ip in ips[:40]}
+    later = {ip.rsplit(".", 2)[0] for ip in ips[40:]}
+    assert len(set(ips)) == 150
+    assert first <= set(population.CITIZEN_NETS)
+    assert later & set(population.MORE_CITIZEN_NETS)
+
+
+def test_a_scale_beyond_the_address_pool_is_refused_by_name_instead_of_looping(monkeypatch):
+    monkeypatch.setattr(population, "_ADDRESSES_PER_NET", 10)  # 32 networks: refused at 160
+    pop = population.Population(random.Random(1), 1, 100.0, 0)
+    for _ in range(160):
+        pop.ip()
+    with pytest.raises(ValueError, match="--scale 100 needs more than 160 consumer addresses"):
+        pop.ip()
 
 
 # ---- the shapes ingest must survive -------------------------------------------------------------
