@@ -21,7 +21,9 @@ from collections import Counter
 def samples(path: str) -> list[list[str]]:
     """Every execution sample's stack, top frame first, as `Class.method` names."""
     out = subprocess.run(
-        ["jfr", "print", "--json", "--events", "jdk.ExecutionSample", path], check=True, capture_output=True
+        ["jfr", "print", "--json", "--stack-depth", "512", "--events", "jdk.ExecutionSample", path],
+        check=True,
+        capture_output=True,
     ).stdout
     stacks = []
     for event in json.loads(out)["recording"]["events"]:
