@@ -110,7 +110,14 @@ def breakdown(label: str, started: float, ended: float, prefect_home: Path, even
     rows: list[tuple[str, str, float, str]] = [("whole command", "bench", ended - started, "process start to exit")]
     if flows:
         first = min(f["start"] for f in flows)
-        rows.append(("Python start + Prefect start", "Prefect", first - started, "process start to first flow run"))
+        rows.append(
+            (
+                "Python start + Prefect start",
+                "Prefect",
+                first - started,
+                "process start (watch: file landing) to first flow run",
+            )
+        )
         last = max(f["end"] or ended for f in flows)
         rows.append(("after the last flow run", "Prefect", ended - last, "temporary server and JVM shutdown"))
     for f in flows:
@@ -129,6 +136,8 @@ def breakdown(label: str, started: float, ended: float, prefect_home: Path, even
     per_group: dict[str, list[float]] = defaultdict(list)
     for app in apps:
         for job in app["jobs"].values():
+            if not started - 1 <= job["start"] <= ended:  # a long-lived process's jobs outside this window
+                continue
             per_group[job["group"]].append(job.get("end", ended) - job["start"])
     for name, secs in sorted(per_group.items(), key=lambda kv: -sum(kv[1])):
         rows.append((f"Spark jobs {name}", "event log", sum(secs), f"{len(secs)} job(s)"))

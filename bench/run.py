@@ -2,25 +2,30 @@
 
 Each measured command runs as its own process; wall time comes from a monotonic clock, peak RSS from
 sampling the command's process tree in /proc (the largest process is, for enumwatch, the Spark
-driver JVM). Every enumwatch command also gets a breakdown (bench/profile.py): Prefect's own flow
+driver JVM). Every enumwatch command also gets a breakdown (bench/breakdown.py): Prefect's own flow
 and task timings, Spark's event log summed per job group, enumwatch's spans (session start, GX
 suites, Data Docs). Figures go to bench/results.md with the machine's core count. Rerun it to
 compare: these machines are noisy, so the ratio within one run is the number to trust.
 
 Suites (issue 7's targets): `ingest` (enumwatch ingest vs DuckDB read + hash + write), `run`
 (enumwatch run vs DuckDB ingest + core detection, then one new hourly file on that lake vs the floor
-of any Spark job), `big` (the run at 10x the data: `make bench BENCH_BIG=1`, long).
+of any Spark job, by a fresh `enumwatch run` and under a long-lived `enumwatch watch`), `big` (the run at 10x
+the data: `make bench BENCH_BIG=1`, long).
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import platform
+import queue
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -55,6 +60,17 @@ def _rss_mib(pid: int) -> float:
     return 0.0
 
 
+def _tree_rss(pid: int) -> tuple[float, float]:
+    """RSS (MiB) of the largest process in `pid`'s tree, and of the whole tree, read from /proc now."""
+    tree, todo, seen = _children(), [pid], []
+    while todo:
+        p = todo.pop()
+        seen.append(p)
+        todo += tree.get(p, [])
+    sizes = [_rss_mib(p) for p in seen]
+    return max(sizes), sum(sizes)
+
+
 def timed(cmd: list[str], env: dict[str, str]) -> dict:
     """Run `cmd`; return wall seconds and the peak RSS (MiB) of its largest process and of its whole tree.
 
@@ -65,13 +81,8 @@ def timed(cmd: list[str], env: dict[str, str]) -> dict:
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     largest = total = 0.0
     while proc.poll() is None:
-        tree, todo, seen = _children(), [proc.pid], []
-        while todo:
-            pid = todo.pop()
-            seen.append(pid)
-            todo += tree.get(pid, [])
-        sizes = [_rss_mib(pid) for pid in seen]
-        largest, total = max(largest, max(sizes)), max(total, sum(sizes))
+        now_largest, now_total = _tree_rss(proc.pid)
+        largest, total = max(largest, now_largest), max(total, now_total)
         time.sleep(0.2)
     wall = time.monotonic() - start
     stderr = proc.stderr.read()
@@ -84,6 +95,43 @@ def timed(cmd: list[str], env: dict[str, str]) -> dict:
         "epoch_start": time.time() - wall,
         "epoch_end": time.time(),
     }
+
+
+def watched(cmd: list[str], env: dict[str, str], arrivals: list[tuple[Path, Path]], log: Path) -> dict:
+    """Start `enumwatch watch`, let each (file, destination) arrive after the previous run, time each.
+
+    Each arrival is timed from the hard link into the source to the watch's "run N done" line: what a
+    user waits for between a file landing and its flags. Peak RSS covers the process's whole life.
+    """
+    lines: queue.Queue[str] = queue.Queue()
+    with log.open("w") as err:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+        threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+        largest = total = 0.0
+        runs: list[dict] = []
+        todo, started = list(arrivals), None
+        while proc.poll() is None:
+            now_largest, now_total = _tree_rss(proc.pid)
+            largest, total = max(largest, now_largest), max(total, now_total)
+            if "enumwatch watch: run " in log.read_text(errors="replace"):  # "... run N failed: why" (stderr)
+                proc.kill()
+                raise SystemExit(f"a watched run failed:\n{log.read_text()[-3000:]}")
+            while not lines.empty():
+                line = lines.get()
+                if line.startswith("watch: run ") and " done " in line:
+                    if started is not None:
+                        runs.append({"wall": time.monotonic() - started[0], "epoch_start": started[1],
+                                     "epoch_end": time.time()})  # fmt: skip
+                    if not todo:
+                        proc.send_signal(signal.SIGTERM)
+                        break
+                    os.link(*todo.pop(0))
+                    started = (time.monotonic(), time.time())
+            time.sleep(0.2)
+        proc.wait()
+    if proc.returncode != 0 or todo:
+        raise SystemExit(f"enumwatch watch ended early ({proc.returncode}): {log.read_text()[-3000:]}")
+    return {**runs[-1], "first": runs[0]["wall"], "rss_mib": largest, "tree_mib": total}
 
 
 def dataset(days: int, scale: float, env: dict[str, str]) -> tuple[Path, int, int]:
@@ -100,15 +148,15 @@ def dataset(days: int, scale: float, env: dict[str, str]) -> tuple[Path, int, in
     return data, lines, sum(p.stat().st_size for p in (data / "logs").rglob("*.gz"))
 
 
-def split_last_hour(data: Path, work: Path) -> tuple[Path, Path, Path]:
-    """Hard links: a source of every hourly file but the last, the last file alone, and where it goes later."""
+def split_last_hours(data: Path, work: Path, n: int) -> tuple[Path, list[tuple[Path, Path]]]:
+    """Hard links: a source of every hourly file but the last `n`, and those `n` with where each goes later."""
     files = sorted((data / "logs").rglob("*.gz"))
     week = work / f"source-{data.name}"
-    for f in files[:-1]:
+    for f in files[:-n]:
         dest = week / f.relative_to(data / "logs")
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.link(f, dest)
-    return week, files[-1], week / files[-1].relative_to(data / "logs")
+    return week, [(f, week / f.relative_to(data / "logs")) for f in files[-n:]]
 
 
 class Bench:
@@ -142,13 +190,39 @@ class Bench:
 
     def enumwatch(self, command: str, source: Path, data: Path, lake: Path, label: str) -> dict:
         """Time one enumwatch command over a source."""
+        return self.measure(label, self._args(command, source, data, lake))
+
+    def watch(self, source: Path, data: Path, lake: Path, arrivals: list[tuple[Path, Path]], label: str) -> dict:
+        """Time files arriving one by one under a long-lived `enumwatch watch`; the breakdown is the last one's."""
+        self.n += 1
+        events = self.work / "events" / f"{self.n:02d}"
+        env = dict(self.env, ENUMWATCH_PROFILE=str(self.work / "events" / f"{self.n:02d}.spans.jsonl"))
+        env["SPARK_CONF_DIR"] = str(spark_conf_dir(self.work / "conf" / f"{self.n:02d}", events))
+        cmd = [*self._args("watch", source, data, lake), "--poll", "1", "--every", "3600"]
+        print(f"timing {label} ...", flush=True)
+        result = watched(cmd, env, arrivals, self.work / f"watch-{self.n:02d}.log")
+        print(f"  {result['first']:.1f} s, then {result['wall']:.1f} s", flush=True)
+        self.breakdowns.append(
+            breakdown(
+                label,
+                result["epoch_start"],
+                result["epoch_end"],
+                Path(env["PREFECT_HOME"]),
+                events,
+                Path(env["ENUMWATCH_PROFILE"]),
+            )  # fmt: skip
+        )
+        return result
+
+    @staticmethod
+    def _args(command: str, source: Path, data: Path, lake: Path) -> list[str]:
         args = [str(BIN / "enumwatch"), command]
-        if command in ("ingest", "run"):
+        if command in ("ingest", "run", "watch"):
             args += ["--source", str(source), "--format", "jsonl"]
         args += ["--lake", str(lake), "--watchlist", str(data / "watchlist.csv")]
-        if command in ("detect", "run"):
+        if command in ("detect", "run", "watch"):
             args += ["--allowlist", str(data / "allowlist.csv")]
-        return self.measure(label, args)
+        return args
 
     def duck(self, script: str, source: Path, out: Path) -> dict:
         """Time one DuckDB baseline script over a source."""
@@ -186,30 +260,35 @@ def bench_ingest(b: Bench, days: int, scale: float) -> str:
 
 
 def bench_run(b: Bench, days: int, scale: float, tag: str) -> tuple[str, dict, int]:
-    """enumwatch run vs DuckDB on a week less its last hourly file; then that file alone vs the floor."""
+    """enumwatch run vs DuckDB on a week less its last three hourly files; then those files one by one:
+    the first by a fresh `enumwatch run` (vs the floor), the other two under one `enumwatch watch`."""
     data, lines, gz = dataset(days, scale, b.env)
-    week, last, dest = split_last_hour(data, b.work)
-    last_lines = sum(1 for _ in __import__("gzip").open(last, "rb"))
+    week, arrivals = split_last_hours(data, b.work, 3)
+    new_lines = [sum(1 for _ in gzip.open(f, "rb")) for f, _ in arrivals]
     lake = b.work / f"lake-run-{tag}"
     base = b.duck("duckdb_detect.py", week, b.work / f"duck-detect-{tag}")
     run = b.enumwatch("run", week, data, lake, f"enumwatch run {tag}, fresh lake")
-    os.link(last, dest)
+    os.link(*arrivals[0])
     inc = b.enumwatch("run", week, data, lake, f"enumwatch run {tag}, one new hourly file")
     floor = b.measure(
-        "floor: local Spark session, count one file, stop", [sys.executable, str(HERE / "floor.py"), str(last)]
+        "floor: local Spark session, count one file, stop",
+        [sys.executable, str(HERE / "floor.py"), str(arrivals[0][0])],
     )
-    week_lines = lines - last_lines
+    warm = b.watch(week, data, lake, arrivals[1:], f"enumwatch watch {tag}, one new hourly file, warm process")
+    week_lines = lines - sum(new_lines)
     text = f"""
-### Run {tag}: `generate --days {days} --scale {scale:g}` ({gz / 1e6:.1f} MB gzip) less its last hourly file, then that file
+### Run {tag}: `generate --days {days} --scale {scale:g}` ({gz / 1e6:.1f} MB gzip) less its last three hourly files, then each of them
 
 {HEAD}
 {_row(f"enumwatch run (ingest + detect + checks + alerts), {tag}", run, week_lines)}
 {_row(f"DuckDB ingest + core detection, {tag}", base, week_lines)}
-{_row("enumwatch run, one new hourly file on that lake (ingest + incremental detect + alerts)", inc, last_lines)}
-{_row("floor: local Spark session start, count one file, stop", floor, last_lines)}
+{_row("enumwatch run, one new hourly file on that lake (ingest + incremental detect + alerts)", inc, new_lines[0])}
+{_row("floor: local Spark session start, count one file, stop", floor, new_lines[0])}
+{_row("enumwatch watch, the next hourly file, from landing to its run's end (warm process)", warm, new_lines[2])}
 
 - enumwatch run / DuckDB, {tag}: {_verdict(run["wall"] / base["wall"], 3)}
-- one new hourly file / floor: {inc["wall"]:.1f} s / {floor["wall"]:.1f} s = {_verdict(inc["wall"] / floor["wall"], 2.5)}
+- one new hourly file / floor, fresh `enumwatch run`: {inc["wall"]:.1f} s / {floor["wall"]:.1f} s = {_verdict(inc["wall"] / floor["wall"], 2.5)}
+- one new hourly file / floor, warm `enumwatch watch`: {warm["wall"]:.1f} s / {floor["wall"]:.1f} s = {_verdict(warm["wall"] / floor["wall"], 2.5)} (the watch's first file, {new_lines[1]:,} lines: {warm["first"]:.1f} s; peak RSS over its life is the row's)
 - peak RSS of the driver JVM: {run["rss_mib"]:,.0f} MiB (target <= 1,536 MiB)
 """
     return text, run, week_lines

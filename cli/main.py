@@ -12,7 +12,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from cli import analysts, engineers, oncall
+from cli import analysts, engineers, oncall, watch
 from cli.errorlog import hold_prefect_errors, write_error_file
 from core import faults
 from core.allowlist import AllowlistError
@@ -25,7 +25,7 @@ from core.settings import ConfigError
 from core.watchlist import WatchlistError
 
 EXIT_USAGE = 2
-ROLES = (engineers, analysts, oncall)
+ROLES = (engineers, watch, analysts, oncall)
 # Commands that run Prefect flows, whose console error records are held back (cli/errorlog.py).
 FLOW_COMMANDS = ("ingest", "detect", "backfill", "run", "demo", "deliver")
 
