@@ -167,25 +167,12 @@ class Bench:
 
     def measure(self, label: str, cmd: list[str], *, profile: bool = True) -> dict:
         self.n += 1
-        env = dict(self.env)
-        if profile:
-            events = self.work / "events" / f"{self.n:02d}"
-            env["SPARK_CONF_DIR"] = str(spark_conf_dir(self.work / "conf" / f"{self.n:02d}", events))
-            env["ENUMWATCH_PROFILE"] = str(self.work / "events" / f"{self.n:02d}.spans.jsonl")
+        env, events = self._profiled() if profile else (dict(self.env), None)
         print(f"timing {label} ...", flush=True)
         result = timed(cmd, env)
         print(f"  {result['wall']:.1f} s", flush=True)
         if profile:
-            self.breakdowns.append(
-                breakdown(
-                    label,
-                    result["epoch_start"],
-                    result["epoch_end"],
-                    Path(env["PREFECT_HOME"]),
-                    events,
-                    Path(env["ENUMWATCH_PROFILE"]),
-                )
-            )
+            self._breakdown(label, result, env, events)
         return result
 
     def enumwatch(self, command: str, source: Path, data: Path, lake: Path, label: str) -> dict:
@@ -195,13 +182,22 @@ class Bench:
     def watch(self, source: Path, data: Path, lake: Path, arrivals: list[tuple[Path, Path]], label: str) -> dict:
         """Time files arriving one by one under a long-lived `enumwatch watch`; the breakdown is the last one's."""
         self.n += 1
-        events = self.work / "events" / f"{self.n:02d}"
-        env = dict(self.env, ENUMWATCH_PROFILE=str(self.work / "events" / f"{self.n:02d}.spans.jsonl"))
-        env["SPARK_CONF_DIR"] = str(spark_conf_dir(self.work / "conf" / f"{self.n:02d}", events))
+        env, events = self._profiled()
         cmd = [*self._args("watch", source, data, lake), "--poll", "1", "--every", "3600"]
         print(f"timing {label} ...", flush=True)
         result = watched(cmd, env, arrivals, self.work / f"watch-{self.n:02d}.log")
         print(f"  {result['first']:.1f} s, then {result['wall']:.1f} s", flush=True)
+        self._breakdown(label, result, env, events)
+        return result
+
+    def _profiled(self) -> tuple[dict[str, str], Path]:
+        """The environment of a measured command with its own Spark event log and span file."""
+        events = self.work / "events" / f"{self.n:02d}"
+        env = dict(self.env, ENUMWATCH_PROFILE=str(self.work / "events" / f"{self.n:02d}.spans.jsonl"))
+        env["SPARK_CONF_DIR"] = str(spark_conf_dir(self.work / "conf" / f"{self.n:02d}", events))
+        return env, events
+
+    def _breakdown(self, label: str, result: dict, env: dict[str, str], events: Path) -> None:
         self.breakdowns.append(
             breakdown(
                 label,
@@ -212,7 +208,6 @@ class Bench:
                 Path(env["ENUMWATCH_PROFILE"]),
             )  # fmt: skip
         )
-        return result
 
     @staticmethod
     def _args(command: str, source: Path, data: Path, lake: Path) -> list[str]:

@@ -35,6 +35,19 @@ def prestart_spark(args: argparse.Namespace) -> None:
     threading.Thread(target=start, name="spark-prestart", daemon=True).start()
 
 
+def run_parameters(args: argparse.Namespace, source: Path) -> dict:
+    """The `run` flow's parameters from the command line (paths made absolute: flows may run elsewhere)."""
+    return {
+        "source": str(source),
+        "fmt": args.format,
+        "lake": args.lake,
+        "watchlist": absolute(args.watchlist),
+        "allowlist": absolute(args.allowlist),
+        "rules": absolute(args.rules),
+        "config": absolute(args.config),
+    }
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Run the ingest flow and print its summary."""
     from pipelines.ingest import ingest_flow
@@ -83,15 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     source = Path(args.source).absolute()
     require_source(source)
     prestart_spark(args)
-    result = run_flow(
-        source=str(source),
-        fmt=args.format,
-        lake=args.lake,
-        watchlist=absolute(args.watchlist),
-        allowlist=absolute(args.allowlist),
-        rules=absolute(args.rules),
-        config=absolute(args.config),
-    )
+    result = run_flow(**run_parameters(args, source))
     print(format_summary(result["ingest"]))
     if result["detect"].get("data_docs"):
         print(f"detect data docs: {result['detect']['data_docs']}")

@@ -19,8 +19,8 @@ from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cli.args import absolute, require_source, settings_from_args
-from cli.engineers import prestart_spark
+from cli.args import require_source, settings_from_args
+from cli.engineers import prestart_spark, run_parameters
 from cli.output import format_detect_summary, format_summary
 from core.discovery import list_files
 
@@ -101,15 +101,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     def run_once(n: int) -> None:
         started = time.monotonic()
         try:
-            result = run_flow(
-                source=str(source),
-                fmt=args.format,
-                lake=args.lake,
-                watchlist=absolute(args.watchlist),
-                allowlist=absolute(args.allowlist),
-                rules=absolute(args.rules),
-                config=absolute(args.config),
-            )
+            result = run_flow(**run_parameters(args, source))
         except Exception as exc:
             if n == 1:
                 raise  # nothing has worked yet: a fix is needed, and the one-line error says which
