@@ -206,7 +206,7 @@ class Bench:
                 Path(env["PREFECT_HOME"]),
                 events,
                 Path(env["ENUMWATCH_PROFILE"]),
-            )  # fmt: skip
+            )
         )
 
     @staticmethod

@@ -1,8 +1,8 @@
 """`enumwatch watch`: one long-lived process that runs ingest + detect whenever files land in the source.
 
 A scheduled `enumwatch run` starts Python, Prefect's temporary server and a Spark JVM for every run,
-then throws away the classes Spark loaded and the code it generated and compiled. On a 5-minute
-schedule that start-up was most of each run (bench/results.md). Here the Spark session, Prefect's
+then throws away the classes Spark loaded and the code it generated and compiled. For one new
+hourly file that was a third to a half of the run (bench/results.md). Here the Spark session, Prefect's
 server (or client) and Spark's code cache live as long as the process. Each run is still a real `run`
 flow run, recorded like any other, and a kill at any moment leaves the lake as a killed
 `enumwatch run` would: the next run recovers it.
