@@ -21,8 +21,10 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 # Every JVM the tests start through spark-submit (this session's, each `enumwatch` subprocess's, Prefect flow
 # runs') runs many short Spark jobs on tiny frames: most of its CPU went to the C2 compiler and
 # G1's threads. The client compiler alone and the serial collector: one CLI ingest 56 -> 38 CPU-seconds at
-# half the resident memory, tests/test_incremental.py 326 -> 255. Test-only JVM tuning: no result changes.
-TEST_JVM_OPTS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+# half the resident memory, tests/test_incremental.py 326 -> 255. Adaptive query execution off: on frames of a
+# few rows its re-planning only adds Spark jobs (a tiny detect 172 -> 77 jobs); tests/test_detect_flow.py
+# 150 -> 142 s wall, 2 pairs. Test-only tuning: plans differ, results do not.
+TEST_JVM_OPTS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dspark.sql.adaptive.enabled=false"
 if TEST_JVM_OPTS not in os.environ.get("SPARK_SUBMIT_OPTS", ""):
     os.environ["SPARK_SUBMIT_OPTS"] = f"{os.environ.get('SPARK_SUBMIT_OPTS', '')} {TEST_JVM_OPTS}".strip()
 
