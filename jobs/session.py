@@ -10,6 +10,7 @@ import time
 from pyspark.sql import SparkSession
 
 from core.settings import Settings
+from jobs import class_archive
 from jobs.spans import record
 
 
@@ -26,7 +27,8 @@ def get_spark(
 ) -> SparkSession:
     """Get or create the session for `settings.spark_master` with UTC time and key redaction.
 
-    `hive` enables the Hive catalog (the JDBC server needs it); `extra` adds or overrides settings.
+    `hive` enables the Hive catalog (the JDBC server needs it); `extra` adds or overrides settings. A new
+    driver JVM maps the class archive when there is one (`jobs/class_archive.py`).
     """
     if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
         raise JavaMissingError(
@@ -48,6 +50,9 @@ def get_spark(
     )
     if settings.spark_master.startswith("local"):
         builder = builder.config("spark.ui.enabled", "false")
+    archive = class_archive.java_options()
+    if archive:  # Spark prepends these to extraJavaOptions, which stay the user's
+        builder = builder.config("spark.driver.defaultJavaOptions", archive)
     if hive:
         builder = builder.enableHiveSupport()
     for key, value in (extra or {}).items():

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings, load_settings
+from jobs import class_archive
 
 TEST_KEY = "test-pseudonym-key-0123456789abcdef"
 # Real-world input kept in the repository (gzip; source and licence in tests/data/README.md).
@@ -23,8 +24,11 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 # G1's threads. The client compiler alone and the serial collector: one CLI ingest 56 -> 38 CPU-seconds at
 # half the resident memory, tests/test_incremental.py 326 -> 255. Adaptive query execution off: on frames of a
 # few rows its re-planning only adds Spark jobs (a tiny detect 172 -> 77 jobs); tests/test_detect_flow.py
-# 150 -> 142 s wall, 2 pairs. Test-only tuning: plans differ, results do not.
-TEST_JVM_OPTS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dspark.sql.adaptive.enabled=false"
+# 150 -> 142 s wall, 2 pairs. Test-only tuning: plans differ, results do not. They map the class archive
+# (jobs/class_archive.py, which `make test` builds) as get_spark's JVMs do: this session's is not get_spark's.
+TEST_JVM_OPTS = " ".join(
+    ["-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dspark.sql.adaptive.enabled=false", class_archive.java_options()]
+).strip()
 if TEST_JVM_OPTS not in os.environ.get("SPARK_SUBMIT_OPTS", ""):
     os.environ["SPARK_SUBMIT_OPTS"] = f"{os.environ.get('SPARK_SUBMIT_OPTS', '')} {TEST_JVM_OPTS}".strip()
 
