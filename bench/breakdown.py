@@ -2,7 +2,7 @@
 
 - Prefect: flow and task runs with their start and end, read from the Prefect database in
   PREFECT_HOME after the command (the temporary server is gone by then, its SQLite file is not);
-- Spark: the event log (spark.eventLog.enabled, switched on through SPARK_CONF_DIR): application
+- Spark: the event log (spark.eventLog.enabled, switched on through PYSPARK_SUBMIT_ARGS): application
   start, and each job's submission and completion with its job group (set by `jobs.spans.span`);
 - enumwatch's own spans (ENUMWATCH_PROFILE): session start, each GX suite, Data Docs.
 
@@ -18,14 +18,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 
-def spark_conf_dir(folder: Path, events: Path) -> Path:
-    """A SPARK_CONF_DIR whose spark-defaults.conf writes uncompressed event logs into `events`."""
-    folder.mkdir(parents=True, exist_ok=True)
+def event_log_args(events: Path) -> str:
+    """PYSPARK_SUBMIT_ARGS that make each driver write an uncompressed event log into `events`.
+
+    Not a SPARK_CONF_DIR: a directory with files on the driver's class path keeps Java's class sharing,
+    and so the class archive enumwatch's drivers map (jobs/class_archive.py), out of the measured runs.
+    """
     events.mkdir(parents=True, exist_ok=True)
-    (folder / "spark-defaults.conf").write_text(
-        f"spark.eventLog.enabled true\nspark.eventLog.dir file://{events}\nspark.eventLog.compress false\n"
-    )
-    return folder
+    confs = {
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": f"file://{events}",
+        "spark.eventLog.compress": "false",
+    }
+    return " ".join(f"--conf {key}={value}" for key, value in confs.items()) + " pyspark-shell"
 
 
 def _epoch(text: str | None) -> float | None:

@@ -30,7 +30,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from breakdown import breakdown, spark_conf_dir
+from breakdown import breakdown, event_log_args
 from publish import bench_publish  # bench/publish.py, beside this script
 
 HERE = Path(__file__).resolve().parent
@@ -194,7 +194,7 @@ class Bench:
         """The environment of a measured command with its own Spark event log and span file."""
         events = self.work / "events" / f"{self.n:02d}"
         env = dict(self.env, ENUMWATCH_PROFILE=str(self.work / "events" / f"{self.n:02d}.spans.jsonl"))
-        env["SPARK_CONF_DIR"] = str(spark_conf_dir(self.work / "conf" / f"{self.n:02d}", events))
+        env["PYSPARK_SUBMIT_ARGS"] = event_log_args(events)
         return env, events
 
     def _breakdown(self, label: str, result: dict, env: dict[str, str], events: Path) -> None:

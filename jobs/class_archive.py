@@ -47,7 +47,14 @@ def archive_path() -> Path | None:
 
 
 def java_options(path: Path | None = None) -> str:
-    """The driver JVM options that map the archive, or "" when there is none to map."""
+    """The driver JVM options that map the archive, or "" when there is none to map.
+
+    A SPARK_CONF_DIR that holds files puts a non-empty directory on the JVM's class path, which Java
+    17's class sharing refuses: Spark then starts without the archive, as before.
+    """
+    conf = os.environ.get("SPARK_CONF_DIR")
+    if conf and os.path.isdir(conf) and os.listdir(conf):
+        return ""
     path = path or archive_path()
     if path is None or not path.is_file():
         return ""
@@ -79,8 +86,8 @@ def build(path: Path | None = None) -> Path:
 
 
 def spark_submit(app: Path, *args: str, java_options: str) -> subprocess.CompletedProcess[str]:
-    """Run the Python `app` under the wheel's spark-submit (local[2], UI off) with these driver JVM options
-    and none from SPARK_SUBMIT_OPTS; its output is captured."""
+    """Run the Python `app` under the wheel's spark-submit (local[2], UI off) with these driver JVM options,
+    none from SPARK_SUBMIT_OPTS and no SPARK_CONF_DIR; its output is captured."""
     from pyspark.find_spark_home import _find_spark_home
 
     return subprocess.run(
@@ -89,7 +96,10 @@ def spark_submit(app: Path, *args: str, java_options: str) -> subprocess.Complet
             *("--master", "local[2]", "--conf", "spark.ui.enabled=false", "--driver-java-options", java_options),
             *(str(app), *args),
         ],
-        env=dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable, SPARK_SUBMIT_OPTS=""),
+        env={
+            **{k: v for k, v in os.environ.items() if k != "SPARK_CONF_DIR"},  # the class path drivers start with
+            **dict(PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable, SPARK_SUBMIT_OPTS=""),
+        },
         capture_output=True,
         text=True,
         check=False,

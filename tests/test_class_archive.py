@@ -49,6 +49,17 @@ def test_an_archive_is_mapped_with_jvm_warnings_on_stderr(tmp_path):
     assert "-Xlog:all=warning:stderr" in options  # never into stdout, where --json goes
 
 
+def test_a_spark_conf_dir_with_files_leaves_the_archive_out(tmp_path, monkeypatch):
+    archive = tmp_path / "spark-classes-x.jsa"
+    archive.write_bytes(b"archive")
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    monkeypatch.setenv("SPARK_CONF_DIR", str(conf))
+    assert class_archive.java_options(archive) != ""  # an empty directory is no obstacle
+    (conf / "spark-defaults.conf").write_text("spark.eventLog.enabled true\n")
+    assert class_archive.java_options(archive) == ""  # Java 17 refuses a non-empty directory on the class path
+
+
 def test_build_keeps_an_archive_that_is_there(tmp_path):
     archive = tmp_path / "spark-classes-x.jsa"
     archive.write_bytes(b"archive")
