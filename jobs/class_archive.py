@@ -106,7 +106,7 @@ def spark_submit(app: Path, *args: str, java_options: str) -> subprocess.Complet
     )
 
 
-def train(spark, workdir: Path) -> int:
+def train(spark, workdir: Path) -> None:
     """Read gzip JSON lines, pass them through Python (Arrow), hash, write and re-read partitioned
     Parquet, merge HLL sketches, rank in windows, explode sets, join every way and write Parquet and
     JSON: the kinds of work `enumwatch run` does."""
@@ -146,7 +146,7 @@ def train(spark, workdir: Path) -> int:
     )
     result.write.parquet(str(workdir / "out"))
     result.write.json(str(workdir / "json"))
-    return spark.read.parquet(str(workdir / "out")).count()
+    spark.read.parquet(str(workdir / "out")).count()
 
 
 def main() -> None:
