@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import sys
 import traceback
 from pathlib import Path
@@ -25,6 +26,7 @@ from core.settings import ConfigError
 from core.watchlist import WatchlistError
 
 EXIT_USAGE = 2
+EXIT_STDOUT_CLOSED = 141  # what a shell reports for a writer stopped by SIGPIPE
 ROLES = (engineers, watch, analysts, oncall)
 # Commands that run Prefect flows, whose console error records are held back (cli/errorlog.py).
 FLOW_COMMANDS = ("ingest", "detect", "backfill", "run", "demo", "deliver")
@@ -70,6 +72,13 @@ def _fixable() -> tuple[type[BaseException], ...]:
     )
 
 
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (the kernel reports an error condition on it)."""
+    poller = select.poll()
+    poller.register(sys.stdout.fileno(), select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `enumwatch` console script."""
     _quiet_prefect_defaults()
@@ -78,6 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     with hold_prefect_errors(args.command in FLOW_COMMANDS and not args.verbose) as held:
         try:
             return args.func(args)
+        except BrokenPipeError:
+            if not _stdout_closed():
+                raise  # another pipe (a webhook's socket, a child process): a real error
+            # Whoever read the output stopped early (`enumwatch flagged --json | head`): what they read
+            # stands. Python would fail again flushing stdout at exit, so it points at /dev/null now.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_STDOUT_CLOSED
         except _fixable() as exc:
             if args.verbose:
                 traceback.print_exception(exc, file=sys.stderr)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
 
 import pytest
+from background import VENV_BIN
 from conftest import TEST_KEY
 
 import pipelines.ingest  # noqa: F401  Prefect sets up its log handlers now, not inside a test's capsys
@@ -219,3 +222,21 @@ def test_cli_ingest_prints_the_run_summary(prefect_harness, cli_env, tmp_path, c
     assert first.startswith("ingest ingest-")
     assert ": 1 files, 3 lines, 1 parsed, 1 quarantined, 1 blank, " in first
     assert first.endswith(f" s -> {tmp_path / 'lake'}")
+
+
+def test_cli_whose_reader_left_early_ends_quietly_with_the_sigpipe_status(tmp_path):
+    """`enumwatch status --json | head`: the reader went away; no traceback, the status a shell expects."""
+    (tmp_path / "lake").mkdir()
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the command writes a byte
+    try:
+        done = subprocess.run(
+            [str(VENV_BIN / "enumwatch"), "status", "--lake", str(tmp_path / "lake"), "--json"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (141, "")
