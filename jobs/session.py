@@ -47,6 +47,10 @@ def get_spark(
         .config("spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
         .config("spark.sql.parquet.compression.codec", "zstd")
         .config("spark.ui.showConsoleProgress", "true")
+        # Off: pyspark 4 otherwise records the Python call site of every Column function in the JVM (about
+        # five py4j round trips each) for error messages. A small detection: 55,594 -> 21,134 round trips,
+        # 24.1 -> 20.1 s (bench/results.md). Spark's errors still name the failing expression.
+        .config("spark.python.sql.dataFrameDebugging.enabled", "false")
     )
     if settings.spark_master.startswith("local"):
         builder = builder.config("spark.ui.enabled", "false")

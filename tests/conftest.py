@@ -47,6 +47,7 @@ def spark():
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.default.parallelism", "1")
+        .config("spark.python.sql.dataFrameDebugging.enabled", "false")  # as get_spark: no call-site round trips
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
