@@ -123,6 +123,9 @@ def build_suite(spec: dict[str, Any]) -> Any:
     import great_expectations as gx
 
     import jobs.gx_expectations  # noqa: F401  (defining its classes registers their types with GX)
+    from jobs.gx_metrics import bundle_pair_counts
+
+    bundle_pair_counts()
 
     suite = gx.ExpectationSuite(name=spec["name"], expectations=spec["expectations"], meta=spec.get("meta"))
     if len(suite.expectations) != len(spec["expectations"]):
