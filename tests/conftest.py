@@ -72,10 +72,18 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def prefect_harness():
-    """A real Prefect API (temporary local server with its own database) for flow tests."""
+    """A real Prefect API (temporary local server with its own database) for flow tests.
+
+    Flow-run heartbeats off, as `enumwatch` has them under a temporary server (cli/main.py): nothing
+    reads them, and each flow run would wait up to a second for their thread at its end.
+    """
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    with (
+        prefect_test_harness(server_startup_timeout=120),
+        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+    ):
         yield
 
 

@@ -240,3 +240,28 @@ def test_cli_whose_reader_left_early_ends_quietly_with_the_sigpipe_status(tmp_pa
     finally:
         os.close(write_end)
     assert (done.returncode, done.stderr) == (141, "")
+
+
+def test_flow_commands_send_heartbeats_only_to_a_real_prefect_server():
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        get_current_settings,
+        temporary_settings,
+    )
+
+    from cli.main import _heartbeats_only_for_a_server
+
+    def frequency(command: str):
+        with _heartbeats_only_for_a_server(command):
+            return get_current_settings().flows.heartbeat_frequency
+
+    default = 180  # Prefect's own (the test harness turns them off for the whole session)
+    with temporary_settings(updates={PREFECT_API_URL: None, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: default}):
+        assert frequency("run") is None  # the temporary server dies with the process: nobody reads them
+        assert frequency("watch") is None
+        assert frequency("flagged") == default  # no flow runs here: Prefect's settings untouched
+        assert get_current_settings().flows.heartbeat_frequency == default  # back after the command
+    server = {PREFECT_API_URL: "http://127.0.0.1:4200/api", PREFECT_FLOWS_HEARTBEAT_FREQUENCY: default}
+    with temporary_settings(updates=server):
+        assert frequency("run") == default  # a real server marks a run crashed when its heartbeats stop
