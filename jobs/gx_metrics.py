@@ -4,9 +4,10 @@ GX bundles the counts of single-column checks (and the row count) into `agg()` p
 batch, but for a column pair (`expect_column_pair_values_a_to_be_greater_than_b`) it registers the
 unexpected count and the filtered row count as plain values: two Spark jobs per expectation, 18 of
 a small detection's 49 validation jobs. `bundle_pair_counts` registers both as aggregates over the
-column checks' domain, so they join those passes (49 -> 31 jobs). The verdicts are the same figures: a row where either value is missing never
-counts as unexpected (the condition is null there; with `or_equal`, two missing values are equal),
-and the filtered row count applies `ignore_row_if` in the aggregate instead of as a filter.
+column checks' domain, so they join those passes (49 -> 31 jobs). The verdicts are the same
+figures: a row where either value is missing never counts as unexpected (the condition is null
+there; with `or_equal`, two missing values are equal), and the filtered row count applies
+`ignore_row_if` in the aggregate instead of as a filter.
 
 Imported by `jobs/quality.py` only once GX itself is imported (GX loads lazily, see `preload`).
 """
