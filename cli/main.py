@@ -32,7 +32,7 @@ EXIT_STDOUT_CLOSED = 141  # what a shell reports for a writer stopped by SIGPIPE
 ROLES = (engineers, watch, analysts, oncall)
 # Commands that run Prefect flows, whose console error records are held back (cli/errorlog.py).
 FLOW_COMMANDS = ("ingest", "detect", "backfill", "run", "demo", "deliver")
-# Every command that runs flows in this process (those above, and the ones whose errors Prefect may print).
+# Every command that runs Prefect flows in this process: those above, and compact, retention and watch.
 IN_PROCESS_FLOWS = (*FLOW_COMMANDS, "compact", "retention", "watch")
 
 
