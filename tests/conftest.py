@@ -24,10 +24,17 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 # G1's threads. The client compiler alone and the serial collector: one CLI ingest 56 -> 38 CPU-seconds at
 # half the resident memory, tests/test_incremental.py 326 -> 255. Adaptive query execution off: on frames of a
 # few rows its re-planning only adds Spark jobs (a tiny detect 172 -> 77 jobs); tests/test_detect_flow.py
-# 150 -> 142 s wall, 2 pairs. Test-only tuning: plans differ, results do not. They map the class archive
-# (jobs/class_archive.py, which `make test` builds) as get_spark's JVMs do: this session's is not get_spark's.
+# 150 -> 142 s wall, 2 pairs. No generated code (whole-stage off, expressions interpreted): each new plan
+# otherwise compiles Java source (Janino) that then runs on a few rows; ingest + 3 detects of a small lake
+# in one process 110.3 -> 96.7 s wall (3 pairs, A/B 0.885). Test-only tuning: plans differ, results do not.
+# They map the class archive (jobs/class_archive.py, which `make test` builds) as get_spark's JVMs do: this
+# session's is not get_spark's.
 TEST_JVM_OPTS = " ".join(
-    ["-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dspark.sql.adaptive.enabled=false", class_archive.java_options()]
+    [
+        "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dspark.sql.adaptive.enabled=false",
+        "-Dspark.sql.codegen.wholeStage=false -Dspark.sql.codegen.factoryMode=NO_CODEGEN",
+        class_archive.java_options(),
+    ]
 ).strip()
 if TEST_JVM_OPTS not in os.environ.get("SPARK_SUBMIT_OPTS", ""):
     os.environ["SPARK_SUBMIT_OPTS"] = f"{os.environ.get('SPARK_SUBMIT_OPTS', '')} {TEST_JVM_OPTS}".strip()
