@@ -88,6 +88,8 @@ class Settings:
     spark_master: str
     shuffle_partitions: int
     driver_memory: str
+    # Inputs of at least this many bytes run as generated code (jobs/session.generated_code); smaller, interpreted.
+    codegen_min_bytes: int
     lookup: LookupSpec
     min_event_time: datetime
     max_future_skew: timedelta
@@ -287,6 +289,7 @@ def load_settings(config: Path | None = None, env: Mapping[str, str] | None = No
         spark_master=env.get("SPARK_MASTER") or str(_get(raw, "spark.master", source)),
         shuffle_partitions=int(_get(raw, "spark.shuffle_partitions", source)),
         driver_memory=str(_get(raw, "spark.driver_memory", source)),
+        codegen_min_bytes=int(float(_get(raw, "spark.codegen_min_mb", source)) * 2**20),
         lookup=LookupSpec(
             endpoint=str(_get(raw, "lookup.endpoint", source)),
             id_param=str(_get(raw, "lookup.id_param", source)),

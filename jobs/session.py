@@ -68,3 +68,16 @@ def get_spark(
         record("spark:session start (JVM)", started, time.time())
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def generated_code(spark: SparkSession, input_bytes: int, settings: Settings) -> bool:
+    """Compile the coming queries to Java bytecode when their input reaches `codegen_min_bytes`, else interpret.
+
+    Spark compiles every new plan (whole-stage code generation, Janino) before it runs: that pays over
+    millions of rows and costs more than it saves over one hourly file, where a run is dozens of short
+    queries. Session-wide and set by each flow run, so a long-lived `watch` follows each run's size.
+    """
+    on = input_bytes >= settings.codegen_min_bytes
+    spark.conf.set("spark.sql.codegen.wholeStage", "true" if on else "false")
+    spark.conf.set("spark.sql.codegen.factoryMode", "FALLBACK" if on else "NO_CODEGEN")
+    return on

@@ -37,7 +37,7 @@ from jobs.quality import (
     report_failures,
     validate,
 )
-from jobs.session import get_spark
+from jobs.session import generated_code, get_spark
 from jobs.targets import flagged_entities
 from pipelines.alerts import alerts_flow, notify_failure
 from pipelines.data_docs import data_docs
@@ -62,6 +62,12 @@ def _dates(lake: Lake, table: str) -> set[date]:
     return {d for d in dates if d is not None}
 
 
+def _bytes(lake: Lake, table: str, dates: list[date]) -> int:
+    """The Parquet bytes a table holds for `dates`, from its files' sizes (no data is read)."""
+    wanted = set(dates)
+    return sum(p.bytes for p in partitions(lake.current(table)) if partition_date(LAKE_TABLES[table], p.name) in wanted)
+
+
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
 def plan_scope(settings: Settings, mode: str, backfill: tuple[date, date] | None) -> tuple[Scope, list[str]]:
     """Decide the dates and 7-day windows this run recomputes."""
@@ -73,8 +79,14 @@ def plan_scope(settings: Settings, mode: str, backfill: tuple[date, date] | None
         _dates(lake, "lookups") - _dates(lake, "campaign_member_days")
     )
     scope = replace(scope, days_missing=sorted(missing - set(scope.dates)))
+    size = _bytes(lake, "requests", scope.dates)
     get_run_logger().info(
-        "%s detection: %d event dates, %d 7-day windows to recompute", mode, len(scope.dates), len(scope.window_ends)
+        "%s detection: %d event dates (%.1f MiB of requests, %s), %d 7-day windows to recompute",
+        mode,
+        len(scope.dates),
+        size / 2**20,
+        "compiled" if generated_code(spark, size, settings) else "interpreted",
+        len(scope.window_ends),
     )
     return scope, runs
 

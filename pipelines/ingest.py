@@ -19,14 +19,14 @@ from prefect.cache_policies import NO_CACHE
 from pyspark.sql import functions as F
 
 from core import faults
-from core.discovery import Plan, SourceError, list_files, plan
+from core.discovery import Plan, SourceError, SourceFile, list_files, plan
 from core.lake import Lake
 from core.pseudonym import fingerprint, load_key
 from core.settings import Settings, load_settings
 from core.watchlist import load_watchlist
 from jobs.ingest import IngestJob, stage
 from jobs.quality import Verdict, gate_passed, preload, raise_if_failed, report_failures, validate
-from jobs.session import get_spark
+from jobs.session import generated_code, get_spark
 from pipelines.alerts import notify_failure
 from pipelines.data_docs import data_docs
 from pipelines.retries import IO_RETRIES
@@ -77,7 +77,9 @@ def discover(source: str, fmt: str, settings: Settings, reingest: bool) -> Plan:
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
-def parse_files(run_id: str, fmt: str, files: list[str], settings: Settings, watchlist: str | None) -> list[dict]:
+def parse_files(
+    run_id: str, fmt: str, files: list[SourceFile], settings: Settings, watchlist: str | None
+) -> list[dict]:
     """Parse and pseudonymize `files` into the run's staging directory; return per-file counts."""
     logger = get_run_logger()
     lake = Lake(settings.lake, settings.keep_versions)
@@ -94,12 +96,18 @@ def parse_files(run_id: str, fmt: str, files: list[str], settings: Settings, wat
         ingest_date=now.date(),
     )
     entries = load_watchlist(Path(watchlist) if watchlist else None, key)  # its warnings were logged by the flow
-    logger.info(
-        "parsing %d files with Spark (%s), watchlist of %d names", len(files), settings.spark_master, len(entries)
-    )
+    size = sum(f.size for f in files)
     spark = get_spark(settings)
+    logger.info(
+        "parsing %d files (%.1f MiB, %s) with Spark (%s), watchlist of %d names",
+        len(files),
+        size / 2**20,
+        "compiled" if generated_code(spark, size, settings) else "interpreted",
+        settings.spark_master,
+        len(entries),
+    )
     preload()  # GX's imports overlap the Spark job instead of following it
-    return stage(spark, files, job, entries, lake.staging(run_id))
+    return stage(spark, [f.path for f in files], job, entries, lake.staging(run_id))
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
@@ -263,8 +271,7 @@ def ingest_flow(
         verdicts: list[Verdict] = []
         docs: str | None = None
         if found.to_ingest:
-            files = [f.path for f in found.to_ingest]
-            counts = parse_files(run_id, fmt, files, settings, watchlist)
+            counts = parse_files(run_id, fmt, found.to_ingest, settings, watchlist)
             faults.point("ingest.staged")
             dropped = rewrite_replaced(run_id, [f.path for f in found.replace], settings) if found.replace else {}
             verdicts = validate_staged(run_id, counts, settings)
