@@ -80,12 +80,13 @@ def plan_scope(settings: Settings, mode: str, backfill: tuple[date, date] | None
     )
     scope = replace(scope, days_missing=sorted(missing - set(scope.dates)))
     size = _bytes(lake, "requests", scope.dates)
+    compiled = generated_code(spark, size, settings)
     get_run_logger().info(
         "%s detection: %d event dates (%.1f MiB of requests, %s), %d 7-day windows to recompute",
         mode,
         len(scope.dates),
         size / 2**20,
-        "compiled" if generated_code(spark, size, settings) else "interpreted",
+        "compiled" if compiled else "interpreted",
         len(scope.window_ends),
     )
     return scope, runs

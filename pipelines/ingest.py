@@ -98,11 +98,12 @@ def parse_files(
     entries = load_watchlist(Path(watchlist) if watchlist else None, key)  # its warnings were logged by the flow
     size = sum(f.size for f in files)
     spark = get_spark(settings)
+    compiled = generated_code(spark, size, settings)
     logger.info(
         "parsing %d files (%.1f MiB, %s) with Spark (%s), watchlist of %d names",
         len(files),
         size / 2**20,
-        "compiled" if generated_code(spark, size, settings) else "interpreted",
+        "compiled" if compiled else "interpreted",
         settings.spark_master,
         len(entries),
     )
