@@ -150,7 +150,8 @@ def stage(
     groups = [find_campaigns(members, r) for r in ruleset.campaigns if r.enabled]
     found = reduce(DataFrame.unionByName, groups) if groups else spark.createDataFrame([], CAMPAIGNS.spark_schema())
     found = found.withColumn("detect_run_id", F.lit(run_id)).withColumn("detect_date", F.lit(detected_at.date()))
-    found = _write(found.coalesce(1), CAMPAIGNS, staging)
+    # One file, but each rule's groups still merged in parallel: coalesce(1) would run them all in one task.
+    found = _write(found.repartition(1), CAMPAIGNS, staging)
     allowed = allow_frame(spark, allowlist)
     # Read twice (who was hit, then their flags): kept, not recomputed from every rule again.
     hits = all_hits(windows, found, ruleset, allowed).persist(StorageLevel.MEMORY_AND_DISK)

@@ -35,32 +35,41 @@ _HIT_COLUMNS = [
 ]
 
 
+# The type of a window's array of rule hits (threshold_hits), for the empty array when no rule is enabled.
+_WINDOW_HITS = (
+    "array<struct<rule:string,shadow:boolean,observed:map<string,double>,threshold:map<string,double>,strength:double>>"
+)
+
+
 def _metric_map(values: dict[str, Column]) -> Column:
     return F.create_map(*[x for name, col in values.items() for x in (F.lit(name), col.cast("double"))])
 
 
-def threshold_hits(windows: DataFrame, rule: ThresholdRule) -> DataFrame:
-    """Every window in which all of the rule's conditions hold."""
-    frames = []
-    for kind in rule.windows():
-        limits = {metric: by_window[kind] for metric, by_window in rule.when.items()}
-        condition = reduce(lambda a, b: a & b, [F.col(m) >= t for m, t in limits.items()])
-        strength = F.least(*[F.col(m) / F.lit(t) if t else F.lit(1.0) for m, t in limits.items()], F.lit(1e9))
-        frames.append(
-            windows.where((F.col("window") == kind) & condition).select(
-                *ENTITY,
+def threshold_hits(windows: DataFrame, rules: list[ThresholdRule]) -> DataFrame:
+    """Every (window, rule) in which all of the rule's conditions hold, in one pass over the windows.
+
+    Each (rule, window kind) becomes one candidate evidence struct, null where it does not hold; a
+    window row keeps its non-null candidates. One scan serves every rule, where a union of filtered
+    scans would read entity_windows once per rule and kind.
+    """
+    candidates = []
+    for rule in rules:
+        for kind in rule.windows():
+            limits = {metric: by_window[kind] for metric, by_window in rule.when.items()}
+            condition = reduce(lambda a, b: a & b, [F.col(m) >= t for m, t in limits.items()], F.col("window") == kind)
+            strength = F.least(*[F.col(m) / F.lit(t) if t else F.lit(1.0) for m, t in limits.items()], F.lit(1e9))
+            hit = F.struct(
                 F.lit(rule.name).alias("rule"),
                 F.lit(rule.shadow).alias("shadow"),
-                "window",
-                "window_start",
-                "window_end",
                 _metric_map({m: F.col(m) for m in limits}).alias("observed"),
                 _metric_map({m: F.lit(t) for m, t in limits.items()}).alias("threshold"),
                 strength.cast("double").alias("strength"),
-                "watchlist_keys",
             )
-        )
-    return reduce(DataFrame.unionByName, frames)
+            candidates.append(F.when(condition, hit))
+    none = F.array().cast(_WINDOW_HITS)  # no threshold rule enabled: no hits, same columns
+    fired = F.filter(F.array(*candidates), lambda h: h.isNotNull()) if candidates else none
+    kept = [*ENTITY, "window", "window_start", "window_end", "watchlist_keys"]
+    return windows.select(*kept, F.explode(fired).alias("_h")).select(*kept, "_h.*").select(*_HIT_COLUMNS)
 
 
 def population_hits(windows: DataFrame, rule: PopulationRule, allowed: DataFrame) -> DataFrame:
@@ -129,7 +138,7 @@ def campaign_hits(campaigns: DataFrame, ruleset: RuleSet) -> DataFrame:
 
 def all_hits(windows: DataFrame, campaigns: DataFrame, ruleset: RuleSet, allowed: DataFrame) -> DataFrame:
     """The hits of every enabled rule."""
-    frames = [threshold_hits(windows, r) for r in ruleset.threshold if r.enabled]
+    frames = [threshold_hits(windows, [r for r in ruleset.threshold if r.enabled])]
     frames += [population_hits(windows, r, allowed) for r in ruleset.population if r.enabled]
     frames.append(campaign_hits(campaigns, ruleset))
     return reduce(DataFrame.unionByName, [f.select(*_HIT_COLUMNS) for f in frames])

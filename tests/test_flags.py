@@ -86,7 +86,7 @@ def test_threshold_hits_fire_only_when_every_condition_holds_in_a_window_with_th
             {"entity_value": "week_only", "window": "7d", "consecutive_share": 0.9, "distinct_ids": 500},
         ],
     )
-    got = threshold_hits(windows, SCAN).select("entity_value", "rule", "shadow", "window", "observed", "threshold")
+    got = threshold_hits(windows, [SCAN]).select("entity_value", "rule", "shadow", "window", "observed", "threshold")
     assertDataFrameEqual(
         got,
         spark.createDataFrame(
@@ -126,10 +126,33 @@ def test_threshold_hits_use_each_window_kinds_own_threshold(spark):
             {"entity_value": "slow", "window": "7d", "distinct_ids": 100},
         ],
     )
-    got = threshold_hits(windows, many).select("entity_value", "window")
+    got = threshold_hits(windows, [many]).select("entity_value", "window")
     assertDataFrameEqual(
         got, spark.createDataFrame([("burst", "hour"), ("slow", "7d")], "entity_value string, window string")
     )
+
+
+@pytest.mark.spark
+def test_threshold_hits_give_one_row_per_rule_a_window_meets_and_none_without_rules(spark):
+    ids = rule("ids", "high", {"distinct_ids": {"day": 10}})
+    names = rule("names", "medium", {"distinct_names": {"day": 10}}, shadow=True)
+    windows = windows_frame(
+        spark,
+        [
+            {"entity_value": "both", "distinct_ids": 20, "distinct_names": 40},
+            {"entity_value": "names", "distinct_ids": 5, "distinct_names": 12},
+            {"entity_value": "neither", "distinct_ids": 9, "distinct_names": 9},
+        ],
+    )
+    got = threshold_hits(windows, [ids, names]).select("entity_value", "rule", "shadow", "strength")
+    assertDataFrameEqual(
+        got,
+        spark.createDataFrame(
+            [("both", "ids", False, 2.0), ("both", "names", True, 4.0), ("names", "names", True, 1.2)],
+            "entity_value string, rule string, shadow boolean, strength double",
+        ),
+    )
+    assert threshold_hits(windows, []).count() == 0
 
 
 # --- flag: one row per entity with rules, shadow, severity and score ----------------------------------------
@@ -145,11 +168,8 @@ RULESET = RuleSet(
 
 def flags_for(spark, windows: list[dict], totals: list[tuple]):
     windows_df = windows_frame(spark, windows)
-    hits = [threshold_hits(windows_df, r) for r in RULESET.threshold if r.enabled]
-    union = hits[0]
-    for h in hits[1:]:
-        union = union.unionByName(h)
-    return flag(union, totals_frame(spark, totals), RULESET, run_id="detect-test", detected_at=NOW)
+    hits = threshold_hits(windows_df, [r for r in RULESET.threshold if r.enabled])
+    return flag(hits, totals_frame(spark, totals), RULESET, run_id="detect-test", detected_at=NOW)
 
 
 @pytest.mark.spark
