@@ -88,6 +88,8 @@ class Settings:
     spark_master: str
     shuffle_partitions: int
     driver_memory: str
+    # Added to the driver JVM's command line (jobs/session.get_spark); in local mode that JVM runs the tasks too.
+    driver_java_options: str
     # Inputs of at least this many bytes run as generated code (jobs/session.generated_code); smaller, interpreted.
     codegen_min_bytes: int
     lookup: LookupSpec
@@ -289,6 +291,7 @@ def load_settings(config: Path | None = None, env: Mapping[str, str] | None = No
         spark_master=env.get("SPARK_MASTER") or str(_get(raw, "spark.master", source)),
         shuffle_partitions=int(_get(raw, "spark.shuffle_partitions", source)),
         driver_memory=str(_get(raw, "spark.driver_memory", source)),
+        driver_java_options=str(_get(raw, "spark.driver_java_options", source)),
         codegen_min_bytes=int(float(_get(raw, "spark.codegen_min_mb", source)) * 2**20),
         lookup=LookupSpec(
             endpoint=str(_get(raw, "lookup.endpoint", source)),

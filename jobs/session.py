@@ -28,7 +28,8 @@ def get_spark(
     """Get or create the session for `settings.spark_master` with UTC time and key redaction.
 
     `hive` enables the Hive catalog (the JDBC server needs it); `extra` adds or overrides settings. A new
-    driver JVM maps the class archive when there is one (`jobs/class_archive.py`).
+    driver JVM gets `spark.driver_java_options` and maps the class archive when there is one
+    (`jobs/class_archive.py`).
     """
     if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
         raise JavaMissingError(
@@ -54,9 +55,10 @@ def get_spark(
     )
     if settings.spark_master.startswith("local"):
         builder = builder.config("spark.ui.enabled", "false")
-    archive = class_archive.java_options()
-    if archive:  # Spark prepends these to extraJavaOptions, which stay the user's
-        builder = builder.config("spark.driver.defaultJavaOptions", archive)
+    # Spark prepends these to extraJavaOptions, which stay the user's.
+    java = " ".join(o for o in (settings.driver_java_options, class_archive.java_options()) if o)
+    if java:
+        builder = builder.config("spark.driver.defaultJavaOptions", java)
     if hive:
         builder = builder.enableHiveSupport()
     for key, value in (extra or {}).items():

@@ -27,6 +27,7 @@ def test_load_settings_without_config_or_env_gives_the_documented_defaults():
     assert (settings.quarantine_warn_share, settings.quarantine_fail_share) == (0.01, 0.20)
     assert settings.pseudonym_key is None
     assert settings.codegen_min_bytes == 64 * 2**20
+    assert settings.driver_java_options == "-XX:+UseSerialGC"
 
 
 def test_load_settings_merges_a_partial_config_over_the_defaults(tmp_path):
