@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from functools import reduce
@@ -43,10 +44,11 @@ from schemas import CAMPAIGNS, LAKE_TABLES, Table
 
 # Day tables: a run also rebuilds the days an older lake lacks them for (Scope.days_missing).
 DAY_TABLES = ("entity_days", "entity_prefix_days", "campaign_member_days")
-# The published tables a run reads besides requests: the days its 7-day windows and campaigns cover.
-CONTEXT = ("lookups", "entity_hours", "entity_prefix_hours", *DAY_TABLES)
+# The published tables a run reads besides requests: the days its 7-day windows and campaigns cover,
+# and the windows it carries over for entities the new data did not touch.
+CONTEXT = ("lookups", "entity_hours", "entity_prefix_hours", *DAY_TABLES, "entity_windows")
 # Tables a run rewrites partition by partition (the dates it recomputes); the others gain the run's rows.
-PARTITIONED = (*CONTEXT, "entity_windows", "targets")
+PARTITIONED = (*CONTEXT, "targets")
 DETECTION_TABLES = (*PARTITIONED, "campaigns", "flagged_clients", "allowlisted_hits", "exposures")
 
 
@@ -56,23 +58,37 @@ class Scope:
 
     `days_missing` lists dates a lake written before the day tables (`DAY_TABLES`) holds only as
     hours and lookups: the run builds their day rows once and publishes them with its own.
+
+    `new_runs`, when set, are the ingest runs new to this detection, and every window partition the
+    run rewrites is already published: a window changes only for an entity with lookups in those
+    runs, so only those entities' windows are recomputed and the others' are carried over as
+    published. Empty: every entity's windows are recomputed.
     """
 
     mode: str
     dates: list[date]
     window_ends: list[date]
     days_missing: list[date] = field(default_factory=list)
+    new_runs: list[str] = field(default_factory=list)
 
     @property
     def day_dates(self) -> list[date]:
         """The dates whose rows of the day tables this run writes."""
         return [*self.dates, *self.days_missing]
 
+    @property
+    def window_dates(self) -> dict[str, list[date]]:
+        """The `window_date`s of entity_windows this run rewrites, by window kind."""
+        return {"hour": self.dates, "day": self.dates, "7d": [e - timedelta(days=6) for e in self.window_ends]}
+
+    def window_partitions(self, kinds: Iterable[str]) -> set[str]:
+        """Partition directories of entity_windows this run rewrites, of the window kinds `kinds`."""
+        return {f"window={kind}/window_date={d}" for kind in kinds for d in self.window_dates[kind]}
+
     def dropped_partitions(self, table: str) -> set[str]:
         """Partition directories of `table` this run replaces."""
-        days = {"hour": self.dates, "day": self.dates, "7d": [e - timedelta(days=6) for e in self.window_ends]}
         if table == "entity_windows":
-            return {f"window={kind}/window_date={d}" for kind, ds in days.items() for d in ds}
+            return self.window_partitions(self.window_dates)
         return {f"event_date={d}" for d in (self.day_dates if table in DAY_TABLES else self.dates)}
 
     @property
@@ -102,6 +118,22 @@ def _context(new: DataFrame, published: DataFrame, scope: Scope, written: list[d
     return new.unionByName(kept)
 
 
+def touched_entities(requests: DataFrame, scope: Scope) -> DataFrame | None:
+    """The entities with lookups in the run's new ingest runs, or None when every entity is recomputed."""
+    if not scope.new_runs:
+        return None
+    return to_lookups(requests.where(F.col("ingest_run_id").isin(scope.new_runs))).select(*ENTITY).distinct()
+
+
+def carried_windows(published: DataFrame, scope: Scope, kinds: list[str], touched: DataFrame) -> DataFrame:
+    """The published windows this run rewrites, of the entities it did not touch: unchanged, so kept as they were."""
+    rewritten = [
+        (F.col("window") == kind) & F.col("window_date").isin([F.lit(d) for d in scope.window_dates[kind]])
+        for kind in kinds
+    ]
+    return published.where(reduce(lambda a, b: a | b, rewritten, F.lit(False))).join(touched, ENTITY, "left_anti")
+
+
 def stage(
     spark: SparkSession,
     requests: DataFrame,
@@ -117,7 +149,8 @@ def stage(
     """Recompute the detection tables for `scope` into `staging`; return their row counts.
 
     `published` holds the current tables named in `CONTEXT`, which supply the days a 7-day window
-    reads but this run does not recompute.
+    reads but this run does not recompute, and the windows of entities the run leaves as they were
+    (`Scope.new_runs`).
     """
     t = LAKE_TABLES
     k = ruleset.hll_lg_config_k
@@ -134,13 +167,23 @@ def stage(
     )
     fresh_days = (days.where(_in_dates(scope.dates)), prefix_days.where(_in_dates(scope.dates)))
     sources = {"hour": (hours, prefix_hours), "day": fresh_days}
-    windows = entity_windows({kind: sources[kind] for kind in ruleset.enabled_windows if kind != "7d"})
-    if "7d" in ruleset.enabled_windows and scope.window_ends:
-        week = (
+    if scope.window_ends:
+        sources["7d"] = (
             _context(days, published["entity_days"], scope, scope.day_dates),
             _context(prefix_days, published["entity_prefix_days"], scope, scope.day_dates),
         )
-        windows = windows.unionByName(entity_windows({"7d": week}, scope.window_ends))
+    kinds = [kind for kind in ruleset.enabled_windows if kind in sources]
+    touched = touched_entities(fresh, scope)
+    if touched is not None:  # only the entities new data touched; the others' windows are carried over
+        # Staged, so the joins below see its real (small) size and broadcast it instead of shuffling
+        # a week of day rows and the published windows to meet it.
+        with span(spark, "detect:touched entities"):
+            touched.write.parquet(str(staging / "touched_entities"))
+        touched = spark.read.parquet(str(staging / "touched_entities"))
+        sources = {kind: tuple(rows.join(touched, ENTITY, "left_semi") for rows in sources[kind]) for kind in kinds}
+    windows = entity_windows({kind: sources[kind] for kind in kinds}, scope.window_ends)
+    if touched is not None:
+        windows = windows.unionByName(carried_windows(published["entity_windows"], scope, kinds, touched))
     windows = _write(windows, t["entity_windows"], staging)
     recent = _context(lookups, published["lookups"], scope, scope.dates)
     members = _write(

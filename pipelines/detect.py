@@ -68,26 +68,45 @@ def _bytes(lake: Lake, table: str, dates: list[date]) -> int:
     return sum(p.bytes for p in partitions(lake.current(table)) if partition_date(LAKE_TABLES[table], p.name) in wanted)
 
 
+def _new_runs(lake: Lake, scope: Scope, new: list[str], kinds: list[str]) -> list[str]:
+    """The ingest runs whose entities alone get their windows recomputed (`Scope.new_runs`), or none.
+
+    Only an incremental run qualifies, and only when the lake already publishes every window
+    partition the run rewrites: a window new to the lake (a new day, a window kind just enabled)
+    has no published rows to carry over, so every entity's is computed.
+    """
+    if scope.mode != "incremental" or scope.days_missing:
+        return []
+    published = {p.name for p in partitions(lake.current("entity_windows"))}
+    return new if scope.window_partitions(kinds) <= published else []
+
+
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
-def plan_scope(settings: Settings, mode: str, backfill: tuple[date, date] | None) -> tuple[Scope, list[str]]:
-    """Decide the dates and 7-day windows this run recomputes."""
+def plan_scope(
+    settings: Settings, mode: str, backfill: tuple[date, date] | None, rules: str | None
+) -> tuple[Scope, list[str]]:
+    """Decide the dates and 7-day windows this run recomputes, and for which entities."""
     lake = Lake(settings.lake, settings.keep_versions)
     spark = get_spark(settings)
-    scope, runs = detect_job.plan(lake.read(spark, "requests"), _covered(lake), mode, backfill)
+    covered = _covered(lake)
+    scope, runs = detect_job.plan(lake.read(spark, "requests"), covered, mode, backfill)
     # A lake written before the day tables: the dates their sources hold but they do not.
     missing = (_dates(lake, "entity_hours") - _dates(lake, "entity_days")) | (
         _dates(lake, "lookups") - _dates(lake, "campaign_member_days")
     )
     scope = replace(scope, days_missing=sorted(missing - set(scope.dates)))
+    kinds = load_rules(Path(rules) if rules else None).enabled_windows
+    scope = replace(scope, new_runs=_new_runs(lake, scope, sorted(set(runs) - covered), kinds))
     size = _bytes(lake, "requests", scope.dates)
     compiled = generated_code(spark, size, settings)
     get_run_logger().info(
-        "%s detection: %d event dates (%.1f MiB of requests, %s), %d 7-day windows to recompute",
+        "%s detection: %d event dates (%.1f MiB of requests, %s), %d 7-day windows to recompute, for %s",
         mode,
         len(scope.dates),
         size / 2**20,
         "compiled" if compiled else "interpreted",
         len(scope.window_ends),
+        f"the entities in {len(scope.new_runs)} new ingest run(s)" if scope.new_runs else "every entity",
     )
     return scope, runs
 
@@ -220,7 +239,7 @@ def detect_flow(
             store.remember_watchlist(Path(watchlist))
         if store.path("requests").exists():
             scope, runs = plan_scope(
-                settings, mode, (backfill_from, backfill_to or backfill_from) if backfill_from else None
+                settings, mode, (backfill_from, backfill_to or backfill_from) if backfill_from else None, rules
             )
         else:  # a lake whose ingests have found no files yet: nothing to detect is not a failure
             logger.info("no requests table yet: nothing new to detect")
@@ -238,6 +257,7 @@ def detect_flow(
         "lake": str(store.root),
         "mode": mode,
         "dates": [d.isoformat() for d in scope.dates],
+        "windows_for": ("new entities" if scope.new_runs else "every entity") if scope.dates else None,
         "tables": counts,
         "warnings": warnings,
         "seconds": round(time.monotonic() - started, 1),

@@ -39,19 +39,23 @@ def event_dates(lake: Path, table: str) -> list[str]:
 @pytest.fixture(scope="module")
 def staged_arrivals(tmp_path_factory, prefect_harness):
     """Days 1-2 arrive first; day 3 and a late file of day 1 arrive later; each arrival then detects.
+    Last, day 3's final hour arrives: every window it rewrites is published, so only the entities in
+    it get their windows recomputed and the others' are carried over.
 
-    Between the two, the lake loses its day tables, as a lake written before they existed: the second
-    run merges day 2's rows from its hours (day 2 is not recomputed) and publishes them.
+    Between the first two, the lake loses its day tables, as a lake written before they existed: the
+    second run merges day 2's rows from its hours (day 2 is not recomputed) and publishes them.
     """
     root = tmp_path_factory.mktemp("incremental")
     data = root / "data"
     generate(data, days=3, scale=0.02)
-    first, second = root / "first", root / "second"
+    first, second, third = root / "first", root / "second", root / "third"
     for day in ("2026-11-01", "2026-11-02"):
         shutil.copytree(data / "logs" / day, first / day)
     shutil.copytree(data / "logs" / "2026-11-03", second / "2026-11-03")
     late = first / "2026-11-01" / "access-2026-11-01T05.jsonl.gz"
     shutil.move(late, second / "late-access-2026-11-01T05.jsonl.gz")
+    third.mkdir()
+    shutil.move(second / "2026-11-03" / "access-2026-11-03T23.jsonl.gz", third / "access-2026-11-03T23.jsonl.gz")
     lake = root / "lake"
     config = str(write_config(root / "cfg", lake))
     kwargs = dict(watchlist=str(data / "watchlist.csv"), allowlist=str(data / "allowlist.csv"), config=config)
@@ -63,6 +67,8 @@ def staged_arrivals(tmp_path_factory, prefect_harness):
         ingest_flow(source=str(second), fmt="jsonl", watchlist=kwargs["watchlist"], config=config)
         after = detect_flow(**kwargs)
         day_dates = {table: event_dates(lake, table) for table in DAY_TABLES}
+        ingest_flow(source=str(third), fmt="jsonl", watchlist=kwargs["watchlist"], config=config)
+        last_hour = detect_flow(**kwargs)
         again = detect_flow(**kwargs)
         incremental = windows(lake)
         incremental_lookups = lookups_count(lake)
@@ -76,6 +82,7 @@ def staged_arrivals(tmp_path_factory, prefect_harness):
     return {
         "before": before,
         "after": after,
+        "last_hour": last_hour,
         "day_dates": day_dates,
         "again": again,
         "full": full,
@@ -91,6 +98,13 @@ def staged_arrivals(tmp_path_factory, prefect_harness):
 def test_detect_recomputes_only_dates_touched_by_new_data_including_late_events(staged_arrivals):
     assert staged_arrivals["before"]["dates"] == ["2026-11-01", "2026-11-02"]
     assert staged_arrivals["after"]["dates"] == ["2026-11-01", "2026-11-03"]
+
+
+def test_detect_recomputes_only_new_entities_windows_where_every_rewritten_window_is_published(staged_arrivals):
+    assert staged_arrivals["before"]["windows_for"] == "every entity"  # an empty lake
+    assert staged_arrivals["after"]["windows_for"] == "every entity"  # day 3 is new to the lake
+    assert staged_arrivals["last_hour"]["dates"] == ["2026-11-03"]
+    assert staged_arrivals["last_hour"]["windows_for"] == "new entities"
 
 
 def test_detect_merges_the_days_an_older_lake_holds_only_as_hours(staged_arrivals):
