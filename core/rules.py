@@ -6,7 +6,9 @@ and rule named, and unit tests can check the rule file without Spark.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +164,16 @@ class RuleSet:
     def enabled_windows(self) -> list[str]:
         """Window kinds the detector computes."""
         return [w for w in WINDOW_KINDS if self.windows.get(w, {}).get("enabled", False)]
+
+    @property
+    def campaign_digest(self) -> str:
+        """A digest of what campaign detection applies: the enabled campaign rules and the sketch size.
+
+        A detection run carries campaigns over only from a run with the same digest, so an edited
+        threshold takes effect on every group at once.
+        """
+        applied = {"rules": [asdict(r) for r in self.campaigns if r.enabled], "hll_lg_config_k": self.hll_lg_config_k}
+        return hashlib.sha256(json.dumps(applied, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _common(raw: dict[str, Any], where: str) -> dict[str, Any]:

@@ -214,3 +214,34 @@ def campaigns(days: DataFrame, rule: CampaignRule) -> DataFrame:
             "last_seen",
         )
     )
+
+
+# The links whose groups a run can carry over, with the member_days column that names a group and
+# the campaigns column that holds its value. Accounts that started together under one user agent
+# chain through every account with that agent, so that link is always regrouped in full.
+_GROUPED_BY = {"device_id": ("device_id", "link_value"), "subnet_user_agent": ("net", "link_value")}
+
+
+def incremental_campaigns(days: DataFrame, clients: DataFrame, previous: DataFrame, rule: CampaignRule) -> DataFrame:
+    """`campaigns(days, rule)` for a run whose new data came from the accounts `clients` (one `client_id`
+    column), given the rule's rows the previous run found over the same days (`previous`).
+
+    A group can change only if one of its accounts has new data: the device or network values any
+    account in `clients` has a row under mark their groups as touched (a network marks each of its
+    user agents' groups, since a line without an agent counts under its account's own). The accounts
+    with a row under a touched value are regrouped, all their rows so that each keeps its own agent,
+    and of that only touched groups are kept; every other group stays as `previous` found it.
+    """
+    if rule.link not in _GROUPED_BY:
+        return campaigns(days, rule)
+    column, named = _GROUPED_BY[rule.link]
+    # Both small next to `days` (the values and accounts around the new data's accounts): broadcast,
+    # so a week of member rows is filtered where it is read instead of shuffled to meet them.
+    touched = F.broadcast(
+        days.join(clients, "client_id", "left_semi").where(F.col(column).isNotNull()).select(column).distinct()
+    )
+    accounts = F.broadcast(days.join(touched, column, "left_semi").select("client_id").distinct())
+    regrouped = campaigns(days.join(accounts, "client_id", "left_semi"), rule)
+    groups = touched.withColumnRenamed(column, named)
+    kept = regrouped.join(groups, named, "left_semi").select(*regrouped.columns)
+    return kept.unionByName(previous.join(groups, named, "left_anti").select(*regrouped.columns))

@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 from core.allowlist import AllowEntry
 from core.rules import RuleSet
 from jobs.campaigns import campaigns as find_campaigns
-from jobs.campaigns import member_days
+from jobs.campaigns import incremental_campaigns, member_days
 from jobs.exposures import exposures
 from jobs.flags import all_hits, allow_frame, campaign_totals, entity_totals, flag, split_allowlisted
 from jobs.lookups import to_lookups
@@ -44,11 +44,11 @@ from schemas import CAMPAIGNS, LAKE_TABLES, Table
 
 # Day tables: a run also rebuilds the days an older lake lacks them for (Scope.days_missing).
 DAY_TABLES = ("entity_days", "entity_prefix_days", "campaign_member_days")
-# The published tables a run reads besides requests: the days its 7-day windows and campaigns cover,
-# and the windows it carries over for entities the new data did not touch.
-CONTEXT = ("lookups", "entity_hours", "entity_prefix_hours", *DAY_TABLES, "entity_windows")
 # Tables a run rewrites partition by partition (the dates it recomputes); the others gain the run's rows.
-PARTITIONED = (*CONTEXT, "targets")
+PARTITIONED = ("lookups", "entity_hours", "entity_prefix_hours", *DAY_TABLES, "entity_windows", "targets")
+# The published tables a run reads besides requests: the days its 7-day windows and campaigns cover,
+# and the windows and campaigns it carries over where the new data touched nothing.
+CONTEXT = ("lookups", "entity_hours", "entity_prefix_hours", *DAY_TABLES, "entity_windows", "campaigns")
 DETECTION_TABLES = (*PARTITIONED, "campaigns", "flagged_clients", "allowlisted_hits", "exposures")
 
 
@@ -63,6 +63,10 @@ class Scope:
     run rewrites is already published: a window changes only for an entity with lookups in those
     runs, so only those entities' windows are recomputed and the others' are carried over as
     published. Empty: every entity's windows are recomputed.
+
+    `campaigns_from`, when set with `new_runs`, is the published detection run whose campaigns cover
+    the same days (`context`) under the same campaign rules: a group without an account in the new
+    runs is carried over from it (`jobs.campaigns.incremental_campaigns`).
     """
 
     mode: str
@@ -70,6 +74,7 @@ class Scope:
     window_ends: list[date]
     days_missing: list[date] = field(default_factory=list)
     new_runs: list[str] = field(default_factory=list)
+    campaigns_from: str | None = None
 
     @property
     def day_dates(self) -> list[date]:
@@ -190,7 +195,13 @@ def stage(
         member_days(lookups.unionByName(published["lookups"].where(older)), k), t["campaign_member_days"], staging
     )
     members = _context(members, published["campaign_member_days"], scope, scope.day_dates)
-    groups = [find_campaigns(members, r) for r in ruleset.campaigns if r.enabled]
+    rules = [r for r in ruleset.campaigns if r.enabled]
+    if scope.campaigns_from and touched is not None:  # groups without an account in the new data carried over
+        clients = touched.where(F.col("entity_type") == "client_id").select(F.col("entity_value").alias("client_id"))
+        before = published["campaigns"].where(F.col("detect_run_id") == scope.campaigns_from)
+        groups = [incremental_campaigns(members, clients, before.where(F.col("rule") == r.name), r) for r in rules]
+    else:
+        groups = [find_campaigns(members, r) for r in rules]
     found = reduce(DataFrame.unionByName, groups) if groups else spark.createDataFrame([], CAMPAIGNS.spark_schema())
     found = found.withColumn("detect_run_id", F.lit(run_id)).withColumn("detect_date", F.lit(detected_at.date()))
     # One file, but each rule's groups still merged in parallel: coalesce(1) would run them all in one task.

@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -23,7 +24,7 @@ from core import faults
 from core.allowlist import load_allowlist
 from core.errors import UserError
 from core.lake import Lake
-from core.partitions import partition_date, partitions
+from core.partitions import arrow_schema, partition_date, partitions
 from core.rules import load_rules
 from core.settings import Settings, load_settings
 from delivery import outbox
@@ -81,6 +82,23 @@ def _new_runs(lake: Lake, scope: Scope, new: list[str], kinds: list[str]) -> lis
     return new if scope.window_partitions(kinds) <= published else []
 
 
+def _campaigns_from(lake: Lake, scope: Scope, digest: str) -> str | None:
+    """The published detection run whose campaigns this run can carry over (`Scope.campaigns_from`), if any.
+
+    The latest run, when it covered the same days under the same campaign rules: its campaigns are
+    then current for every group no account in the new ingest runs belongs to.
+    """
+    current = lake.current("detect_runs")
+    if not scope.new_runs or current is None:
+        return None
+    runs = ds.dataset(current, schema=arrow_schema(DETECT_RUNS)).to_table().to_pylist()  # one row per run: small
+    if not runs:
+        return None
+    last = max(runs, key=lambda r: r["detected_at"])
+    same_days = Scope(last["mode"], last["dates"], last["window_ends"]).context == scope.context
+    return last["detect_run_id"] if same_days and last["campaign_rules"] == digest else None
+
+
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
 def plan_scope(
     settings: Settings, mode: str, backfill: tuple[date, date] | None, rules: str | None
@@ -95,18 +113,20 @@ def plan_scope(
         _dates(lake, "lookups") - _dates(lake, "campaign_member_days")
     )
     scope = replace(scope, days_missing=sorted(missing - set(scope.dates)))
-    kinds = load_rules(Path(rules) if rules else None).enabled_windows
-    scope = replace(scope, new_runs=_new_runs(lake, scope, sorted(set(runs) - covered), kinds))
+    ruleset = load_rules(Path(rules) if rules else None)
+    scope = replace(scope, new_runs=_new_runs(lake, scope, sorted(set(runs) - covered), ruleset.enabled_windows))
+    scope = replace(scope, campaigns_from=_campaigns_from(lake, scope, ruleset.campaign_digest))
     size = _bytes(lake, "requests", scope.dates)
     compiled = generated_code(spark, size, settings)
     get_run_logger().info(
-        "%s detection: %d event dates (%.1f MiB of requests, %s), %d 7-day windows to recompute, for %s",
+        "%s detection: %d event dates (%.1f MiB of requests, %s), %d 7-day windows to recompute, for %s; %s",
         mode,
         len(scope.dates),
         size / 2**20,
         "compiled" if compiled else "interpreted",
         len(scope.window_ends),
         f"the entities in {len(scope.new_runs)} new ingest run(s)" if scope.new_runs else "every entity",
+        f"campaigns carried over from {scope.campaigns_from}" if scope.campaigns_from else "every campaign group",
     )
     return scope, runs
 
@@ -175,7 +195,13 @@ def validate_tables(
 
 @task(cache_policy=NO_CACHE)
 def publish_tables(
-    run_id: str, settings: Settings, scope: Scope, runs: list[str], now: datetime, verdicts: list[Verdict]
+    run_id: str,
+    settings: Settings,
+    scope: Scope,
+    runs: list[str],
+    now: datetime,
+    verdicts: list[Verdict],
+    rules: str | None,
 ) -> None:
     """Swap in the recomputed partitions if every critical check held; record the verdicts either way."""
     lake = Lake(settings.lake, settings.keep_versions)
@@ -194,7 +220,8 @@ def publish_tables(
             )
         for name in set(detect_job.DETECTION_TABLES) - set(detect_job.PARTITIONED):
             versions[name] = lake.build_version(name, run_id, add=[staging / name])
-        row = [(run_id, scope.mode, now, runs, scope.dates, scope.window_ends)]
+        digest = load_rules(Path(rules) if rules else None).campaign_digest
+        row = [(run_id, scope.mode, now, runs, scope.dates, scope.window_ends, digest)]
         spark.createDataFrame(row, DETECT_RUNS.spark_schema()).coalesce(1).write.parquet(str(staging / "detect_runs"))
         versions["detect_runs"] = lake.build_version("detect_runs", run_id, add=[staging / "detect_runs"])
         outbox.owe_alerts(lake, run_id)  # before the publish: a run killed after it still gets its alerts
@@ -246,7 +273,7 @@ def detect_flow(
         if scope.dates:
             counts = build_tables(run_id, settings, scope, rules, allowlist, now)
             verdicts = validate_tables(run_id, settings, scope, allowlist, now)
-            publish_tables(run_id, settings, scope, runs, now, verdicts)
+            publish_tables(run_id, settings, scope, runs, now, verdicts, rules)
             docs = data_docs(run_id, settings)
         store.recover()
     raise_if_failed(verdicts, "detection", docs)
@@ -258,6 +285,7 @@ def detect_flow(
         "mode": mode,
         "dates": [d.isoformat() for d in scope.dates],
         "windows_for": ("new entities" if scope.new_runs else "every entity") if scope.dates else None,
+        "campaigns_carried_from": scope.campaigns_from,
         "tables": counts,
         "warnings": warnings,
         "seconds": round(time.monotonic() - started, 1),

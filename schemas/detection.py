@@ -297,5 +297,10 @@ DETECT_RUNS = Table(
         Col("ingest_runs", "array<string>", "Ingest runs whose requests it took in.", False),
         Col("dates", "array<date>", "Event dates whose lookups, hours and hour/day windows it recomputed.", False),
         Col("window_ends", "array<date>", "Days whose 7-day windows it recomputed.", False),
+        Col(
+            "campaign_rules",
+            "string",
+            "Digest of the campaign rules it applied: a later run carries its campaigns over only under the same.",
+        ),
     ),
 )

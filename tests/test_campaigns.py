@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from core.rules import load_rules
-from jobs.campaigns import campaigns, ip_64, member_days
+from jobs.campaigns import campaigns, incremental_campaigns, ip_64, member_days
 from schemas import LOOKUPS
 from schemas.table import spark_type
 
@@ -228,12 +228,16 @@ def sellers(prefix, n, *, net, ua=UA, device=None, celeb=lambda i: f"wl-{i:02d}"
     return rows
 
 
-def found_wl(spark, rows, rule):
+def wl_lookups(spark, rows):
     df = spark.createDataFrame(rows, DDL_WL)
     lookups = as_lookups(df.drop("minute")).drop("event_time")
     timed = df.select("client_id", "id_hash", (F.lit(T0) + F.make_interval(mins="minute")).alias("event_time"))
     lookups = lookups.join(timed, ["client_id", "id_hash"]).withColumn("event_hour", F.date_trunc("hour", "event_time"))
-    return campaigns_in(lookups.transform(LOOKUPS.conform), rule)
+    return lookups.transform(LOOKUPS.conform)
+
+
+def found_wl(spark, rows, rule):
+    return campaigns_in(wl_lookups(spark, rows), rule)
 
 
 @pytest.mark.spark
@@ -311,6 +315,33 @@ def test_campaigns_split_list_on_one_device_is_found(spark):
     (row,) = found_wl(spark, rows, RULE["split_list_device"]).collect()
     assert (row["link_value"], row["n_members"], row["distinct_ids"]) == ("d-farm", 7, 28)
     assert found_wl(spark, rows, RULE["device_account_farm"]).collect() == []  # under 50 IDs
+
+
+@pytest.mark.spark
+def test_incremental_campaigns_regroup_groups_with_a_new_account_and_carry_the_others_over(spark):
+    rows = members("farmA", FARM.min_members, lambda i: range(i * 7, i * 7 + 7), device="d-a")
+    rows += members("farmB", FARM.min_members, lambda i: range(500 + i * 7, 500 + i * 7 + 7), device="d-b")
+    days = member_days(as_lookups(spark.createDataFrame(rows, DDL)), RULES.hll_lg_config_k)
+    # What the previous run found: stale figures for d-a, whose farmA00 has new data; d-b's stand.
+    previous = campaigns(days, FARM).withColumn("lookups", F.when(F.col("link_value") == "d-b", 12345).otherwise(-1))
+    clients = spark.createDataFrame([("farmA00",)], "client_id string")
+    got = incremental_campaigns(days, clients, previous, FARM)
+    assert sorted((r["link_value"], r["lookups"], r["n_members"]) for r in got.collect()) == [
+        ("d-a", 56, 8),  # regrouped from every member's rows
+        ("d-b", 12345, 8),  # carried over as found
+    ]
+    assert got.columns == campaigns(days, FARM).columns
+
+
+@pytest.mark.spark
+def test_incremental_campaigns_regroup_accounts_that_started_together_in_full(spark):
+    rows = sellers("s", 9, net=lambda i: f"185.51.{40 + i // 3}")
+    days = member_days(wl_lookups(spark, rows), RULES.hll_lg_config_k)
+    rule = RULE["split_list_start"]
+    nobody = spark.createDataFrame([], "client_id string")
+    # No account is new and nothing was found before, yet the group is found: a start run is never carried.
+    got = incremental_campaigns(days, nobody, campaigns(days, rule).limit(0), rule)
+    assert [r["members"] for r in got.collect()] == [[f"s{i:02d}" for i in range(9)]]
 
 
 @pytest.mark.spark
