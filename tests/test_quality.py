@@ -6,11 +6,13 @@ import datetime as dt
 import json
 
 import pytest
+from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
 from jobs import quality
 from jobs.quality import Verdict, load_suite, validate
-from schemas import DQ_RESULTS, QUARANTINE, REQUESTS
+from schemas import DQ_RESULTS, FLAGGED_CLIENTS, QUARANTINE, REQUESTS
+from schemas.table import spark_type
 
 UTC = dt.timezone.utc
 H = "ab" * 32  # a well-formed 64-hex hash
@@ -272,3 +274,24 @@ def test_pair_checks_count_in_the_column_checks_pass_and_agree_with_gx_own_spark
     assert len(tracker.getJobIdsForGroup("gx:pairs-gx:pairs")) > 2 * 6
     single = tracker.getJobIdsForGroup("gx:pairs-bundled:single")
     assert len(tracker.getJobIdsForGroup("gx:pairs-bundled:pairs")) == len(single) <= 2
+
+
+@pytest.mark.spark
+def test_flagged_clients_suite_fails_each_flag_without_a_lookup_between_its_first_and_last_seen(spark):
+    t0 = dt.datetime(2026, 11, 1, 10, tzinfo=UTC)
+    lookups = [("client_id", "u-seen", t0), ("client_id", "u-earlier", t0 - dt.timedelta(days=2))]
+    spark.createDataFrame(
+        lookups, "entity_type string, entity_value string, event_time timestamp"
+    ).createOrReplaceTempView("detect_lookups")
+    spark.createDataFrame([], "entity_type string, entity_value string").createOrReplaceTempView("detect_allowlist")
+    rows = [("u-seen", t0, t0), ("u-earlier", t0, t0), ("u-never", t0, t0)]
+    given = spark.createDataFrame(rows, "entity_value string, first_seen timestamp, last_seen timestamp")
+    fill = {
+        c.name: F.lit(None).cast(spark_type(c.type)) for c in FLAGGED_CLIENTS.columns if c.name not in given.columns
+    }
+    flags = given.withColumns(fill).withColumn("entity_type", F.lit("client_id")).transform(FLAGGED_CLIENTS.conform)
+
+    verdicts = validate(flags, "flagged_clients", run_id="run-f", stage="detect")
+
+    (check,) = [v for v in verdicts if "detect_lookups" in v.expectation]
+    assert (check.success, check.observed_value) == (False, "2")  # u-earlier's lookup is outside its window
