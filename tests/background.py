@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,13 +32,23 @@ def get_json(url: str, timeout: float = 5.0) -> Any:
         return json.loads(resp.read().decode("utf-8"))
 
 
-def send_json(url: str, method: str, body: Any, timeout: float = 30.0) -> Any:
-    """POST/PATCH a JSON body to a loopback URL; the answer's JSON, or None when it has no body."""
+def send_json(url: str, method: str, body: Any, timeout: float = 30.0, attempts: int = 4) -> Any:
+    """POST/PATCH a JSON body to a loopback URL; the answer's JSON, or None when it has no body.
+
+    A 503 (Prefect's server answers so while its SQLite database is busy) is tried again after a
+    pause, as Prefect's own client does; any other error, or a fourth 503, raises.
+    """
     data = json.dumps(body).encode("utf-8")
     req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback test servers only
-        text = resp.read().decode("utf-8")
-    return json.loads(text) if text else None
+    for attempt in range(1, attempts + 1):
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback test servers only
+                text = resp.read().decode("utf-8")
+            return json.loads(text) if text else None
+        except urllib.error.HTTPError as error:
+            if error.code != 503 or attempt == attempts:
+                raise
+            time.sleep(2 * attempt)
 
 
 class Background:

@@ -46,9 +46,10 @@ def event_dates(lake: Path, table: str) -> list[str]:
 @pytest.fixture(scope="module")
 def staged_arrivals(tmp_path_factory, prefect_harness):
     """Days 1-2 arrive first; day 3 and a late file of day 1 arrive later; each arrival then detects.
-    Last, day 3's final two hours arrive one by one: every window they rewrite is published, so only
-    the entities in them get their windows recomputed and the others' are carried over; the second
-    covers the same days as the first, so it also carries over the campaign groups it did not touch.
+    Last, day 3's final hour arrives with another late file of day 1: every window the run rewrites is
+    published, so only the entities in the new files get their windows recomputed and the others'
+    are carried over; and it covers the same days as the run before, so it also carries over the
+    campaign groups no account in the new files belongs to.
 
     Between the first two, the lake loses its day tables, as a lake written before they existed: the
     second run merges day 2's rows from its hours (day 2 is not recomputed) and publishes them.
@@ -56,17 +57,17 @@ def staged_arrivals(tmp_path_factory, prefect_harness):
     root = tmp_path_factory.mktemp("incremental")
     data = root / "data"
     generate(data, days=3, scale=0.02)
-    first, second, third, fourth = root / "first", root / "second", root / "third", root / "fourth"
+    first, second, third = root / "first", root / "second", root / "third"
     for day in ("2026-11-01", "2026-11-02"):
         shutil.copytree(data / "logs" / day, first / day)
     shutil.copytree(data / "logs" / "2026-11-03", second / "2026-11-03")
-    late = first / "2026-11-01" / "access-2026-11-01T05.jsonl.gz"
-    shutil.move(late, second / "late-access-2026-11-01T05.jsonl.gz")
-    for folder, hour in ((third, "T22"), (fourth, "T23")):
-        folder.mkdir()
-        shutil.move(
-            second / "2026-11-03" / f"access-2026-11-03{hour}.jsonl.gz", folder / f"access-2026-11-03{hour}.jsonl.gz"
-        )
+    third.mkdir()
+    for held, arrival in (
+        ("2026-11-01/access-2026-11-01T05.jsonl.gz", second / "late-access-2026-11-01T05.jsonl.gz"),
+        ("2026-11-01/access-2026-11-01T06.jsonl.gz", third / "late-access-2026-11-01T06.jsonl.gz"),
+        ("2026-11-03/access-2026-11-03T23.jsonl.gz", third / "access-2026-11-03T23.jsonl.gz"),
+    ):
+        shutil.move((first if held.startswith("2026-11-01") else second) / held, arrival)
     lake = root / "lake"
     config = str(write_config(root / "cfg", lake))
     kwargs = dict(watchlist=str(data / "watchlist.csv"), allowlist=str(data / "allowlist.csv"), config=config)
@@ -79,8 +80,6 @@ def staged_arrivals(tmp_path_factory, prefect_harness):
         after = detect_flow(**kwargs)
         day_dates = {table: event_dates(lake, table) for table in DAY_TABLES}
         ingest_flow(source=str(third), fmt="jsonl", watchlist=kwargs["watchlist"], config=config)
-        next_hour = detect_flow(**kwargs)
-        ingest_flow(source=str(fourth), fmt="jsonl", watchlist=kwargs["watchlist"], config=config)
         last_hour = detect_flow(**kwargs)
         incremental_campaigns = campaigns(lake, last_hour["run_id"])
         again = detect_flow(**kwargs)
@@ -97,7 +96,6 @@ def staged_arrivals(tmp_path_factory, prefect_harness):
     return {
         "before": before,
         "after": after,
-        "next_hour": next_hour,
         "last_hour": last_hour,
         "incremental_campaigns": incremental_campaigns,
         "full_campaigns": full_campaigns,
@@ -121,14 +119,13 @@ def test_detect_recomputes_only_dates_touched_by_new_data_including_late_events(
 def test_detect_recomputes_only_new_entities_windows_where_every_rewritten_window_is_published(staged_arrivals):
     assert staged_arrivals["before"]["windows_for"] == "every entity"  # an empty lake
     assert staged_arrivals["after"]["windows_for"] == "every entity"  # day 3 is new to the lake
-    for run in ("next_hour", "last_hour"):
-        assert staged_arrivals[run]["dates"] == ["2026-11-03"]
-        assert staged_arrivals[run]["windows_for"] == "new entities"
+    assert staged_arrivals["last_hour"]["dates"] == ["2026-11-01", "2026-11-03"]
+    assert staged_arrivals["last_hour"]["windows_for"] == "new entities"
 
 
 def test_detect_carries_campaigns_over_only_from_a_run_over_the_same_days(staged_arrivals):
-    assert staged_arrivals["next_hour"]["campaigns_carried_from"] is None  # `after` also covered 2026-10-26..27
-    assert staged_arrivals["last_hour"]["campaigns_carried_from"] == staged_arrivals["next_hour"]["run_id"]
+    assert staged_arrivals["after"]["campaigns_carried_from"] is None  # `before` covered 2026-10-26..11-02
+    assert staged_arrivals["last_hour"]["campaigns_carried_from"] == staged_arrivals["after"]["run_id"]
     assert staged_arrivals["full"]["campaigns_carried_from"] is None
 
 
