@@ -64,9 +64,10 @@ class Scope:
     runs, so only those entities' windows are recomputed and the others' are carried over as
     published. Empty: every entity's windows are recomputed.
 
-    `campaigns_from`, when set with `new_runs`, is the published detection run whose campaigns cover
-    the same days (`context`) under the same campaign rules: a group without an account in the new
-    runs is carried over from it (`jobs.campaigns.incremental_campaigns`).
+    `campaign_days` are the event dates of the campaign_member_days rows its campaigns group
+    (`grouped_days`), recorded in detect_runs. `campaigns_from`, when set with `new_runs`, is the
+    published detection run that grouped the same days under the same campaign rules: a group
+    without an account in the new runs is carried over from it (`jobs.campaigns.incremental_campaigns`).
     """
 
     mode: str
@@ -74,6 +75,7 @@ class Scope:
     window_ends: list[date]
     days_missing: list[date] = field(default_factory=list)
     new_runs: list[str] = field(default_factory=list)
+    campaign_days: list[date] = field(default_factory=list)
     campaigns_from: str | None = None
 
     @property
@@ -100,6 +102,17 @@ class Scope:
     def context(self) -> tuple[date, date]:
         """The event dates any recomputed window reads: the 6 days before the first end, to the last."""
         return min(self.window_ends or self.dates) - timedelta(days=6), max(self.window_ends or self.dates)
+
+    def grouped_days(self, published: Iterable[date]) -> list[date]:
+        """The event dates of the campaign_member_days rows the run groups, given the dates the table publishes.
+
+        The days it writes and the published days of its context: not the nominal context, which a
+        full run stretches six days before the lake's first, though those days hold no rows.
+        """
+        if not self.dates:  # nothing new to detect: the run groups nothing
+            return []
+        first, last = self.context
+        return sorted({*self.day_dates, *(d for d in published if first <= d <= last)})
 
 
 def _write(df: DataFrame, table: Table, staging: Path) -> DataFrame:

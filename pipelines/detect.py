@@ -85,8 +85,8 @@ def _new_runs(lake: Lake, scope: Scope, new: list[str], kinds: list[str]) -> lis
 def _campaigns_from(lake: Lake, scope: Scope, digest: str) -> str | None:
     """The published detection run whose campaigns this run can carry over (`Scope.campaigns_from`), if any.
 
-    The latest run, when it covered the same days under the same campaign rules: its campaigns are
-    then current for every group no account in the new ingest runs belongs to.
+    The latest run, when it grouped the same days (`Scope.campaign_days`) under the same campaign
+    rules: its campaigns are then current for every group no account in the new ingest runs belongs to.
     """
     current = lake.current("detect_runs")
     if not scope.new_runs or current is None:
@@ -95,8 +95,8 @@ def _campaigns_from(lake: Lake, scope: Scope, digest: str) -> str | None:
     if not runs:
         return None
     last = max(runs, key=lambda r: r["detected_at"])
-    same_days = Scope(last["mode"], last["dates"], last["window_ends"]).context == scope.context
-    return last["detect_run_id"] if same_days and last["campaign_rules"] == digest else None
+    same = last["campaign_days"] == scope.campaign_days and last["campaign_rules"] == digest
+    return last["detect_run_id"] if same else None
 
 
 @task(cache_policy=NO_CACHE, **IO_RETRIES)
@@ -115,6 +115,7 @@ def plan_scope(
     scope = replace(scope, days_missing=sorted(missing - set(scope.dates)))
     ruleset = load_rules(Path(rules) if rules else None)
     scope = replace(scope, new_runs=_new_runs(lake, scope, sorted(set(runs) - covered), ruleset.enabled_windows))
+    scope = replace(scope, campaign_days=scope.grouped_days(_dates(lake, "campaign_member_days")))
     scope = replace(scope, campaigns_from=_campaigns_from(lake, scope, ruleset.campaign_digest))
     size = _bytes(lake, "requests", scope.dates)
     compiled = generated_code(spark, size, settings)
@@ -221,7 +222,7 @@ def publish_tables(
         for name in set(detect_job.DETECTION_TABLES) - set(detect_job.PARTITIONED):
             versions[name] = lake.build_version(name, run_id, add=[staging / name])
         digest = load_rules(Path(rules) if rules else None).campaign_digest
-        row = [(run_id, scope.mode, now, runs, scope.dates, scope.window_ends, digest)]
+        row = [(run_id, scope.mode, now, runs, scope.dates, scope.window_ends, digest, scope.campaign_days)]
         spark.createDataFrame(row, DETECT_RUNS.spark_schema()).coalesce(1).write.parquet(str(staging / "detect_runs"))
         versions["detect_runs"] = lake.build_version("detect_runs", run_id, add=[staging / "detect_runs"])
         outbox.owe_alerts(lake, run_id)  # before the publish: a run killed after it still gets its alerts

@@ -302,5 +302,11 @@ DETECT_RUNS = Table(
             "string",
             "Digest of the campaign rules it applied: a later run carries its campaigns over only under the same.",
         ),
+        Col(
+            "campaign_days",
+            "array<date>",
+            "Event dates of the campaign_member_days rows its campaigns grouped: a later run carries them over "
+            "only when it groups the same days.",
+        ),
     ),
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from pyspark.sql import functions as F
@@ -10,6 +10,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from core.rules import load_rules
 from jobs.campaigns import campaigns, incremental_campaigns, ip_64, member_days
+from jobs.detect import Scope
 from schemas import LOOKUPS
 from schemas.table import spark_type
 
@@ -342,6 +343,23 @@ def test_incremental_campaigns_regroup_accounts_that_started_together_in_full(sp
     # No account is new and nothing was found before, yet the group is found: a start run is never carried.
     got = incremental_campaigns(days, nobody, campaigns(days, rule).limit(0), rule)
     assert [r["members"] for r in got.collect()] == [[f"s{i:02d}" for i in range(9)]]
+
+
+def test_a_full_run_and_the_one_file_run_after_it_group_the_same_days():
+    week = [date(2026, 11, 1) + timedelta(days=i) for i in range(7)]
+    full = Scope("full", week, week)
+    one_file = Scope("incremental", [week[-1]], [week[-1]])
+    assert full.context != one_file.context  # the full run's reaches six days before the lake's first
+    assert full.grouped_days(week) == one_file.grouped_days(week) == week
+
+
+def test_a_run_groups_the_days_it_writes_and_the_published_days_of_its_context_only():
+    scope = Scope("incremental", [date(2026, 11, 9)], [date(2026, 11, 9)])  # reads 11-03..11-09
+    published = [date(2026, 11, 2), date(2026, 11, 5), date(2026, 11, 6)]
+    assert scope.grouped_days(published) == [date(2026, 11, 5), date(2026, 11, 6), date(2026, 11, 9)]
+    # A day retention dropped since the last run: the runs grouped different days.
+    assert scope.grouped_days(published[2:]) != scope.grouped_days(published)
+    assert Scope("incremental", [], []).grouped_days(published) == []  # nothing new: nothing grouped
 
 
 @pytest.mark.spark
