@@ -19,6 +19,7 @@ incremental run reads six stored days instead of every lookup of them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
@@ -189,31 +190,47 @@ def _condition(rule: CampaignRule) -> Column:
     return cond
 
 
-def campaigns(days: DataFrame, rule: CampaignRule) -> DataFrame:
-    """Campaign rows (without run columns) for groups of `member_days` rows that meet `rule`'s conditions.
+def _by_link(rules: Sequence[CampaignRule]) -> list[list[CampaignRule]]:
+    """The rules in sets that group accounts alike (one link; for start runs, one gap): each set is grouped once."""
+    sets: dict[tuple, list[CampaignRule]] = {}
+    for rule in rules:
+        gap = rule.start_gap_minutes if rule.link == "user_agent_start" else None
+        sets.setdefault((rule.link, gap), []).append(rule)
+    return list(sets.values())
+
+
+def _judged(groups: DataFrame, rules: list[CampaignRule]) -> DataFrame:
+    """Campaign rows (without run columns): one per group of `campaign_groups` and rule of `rules` (one link) it meets.
 
     The figures describe the whole group; `members` names the accounts the rule holds as evidence
     (`evidence_members`: all, or those that looked up a watchlist person).
     """
-    named = "watchlist_members" if rule.evidence_members == "watchlist" else "members"
-    return (
-        campaign_groups(days, rule)
-        .where(_condition(rule))
-        .select(
-            F.lit(rule.name).alias("rule"),
-            F.lit(rule.link).alias("link"),
-            "link_value",
-            "user_agent",
-            F.col(named).alias("members"),
-            "lookups",
-            "hits",
-            *FIGURES,
-            "watchlist_keys",
-            "watchlist_hit_keys",
-            "first_seen",
-            "last_seen",
-        )
+    fired = F.filter(F.array(*[F.when(_condition(r), F.lit(r.name)) for r in rules]), lambda name: name.isNotNull())
+    by_watchlist = [F.lit(r.name) for r in rules if r.evidence_members == "watchlist"]
+    evidence = F.col("rule").isin(by_watchlist) if by_watchlist else F.lit(False)
+    return groups.withColumn("rule", F.explode(fired)).select(
+        "rule",
+        F.lit(rules[0].link).alias("link"),
+        "link_value",
+        "user_agent",
+        F.when(evidence, F.col("watchlist_members")).otherwise(F.col("members")).alias("members"),
+        "lookups",
+        "hits",
+        *FIGURES,
+        "watchlist_keys",
+        "watchlist_hit_keys",
+        "first_seen",
+        "last_seen",
     )
+
+
+def campaigns(days: DataFrame, rules: Sequence[CampaignRule]) -> DataFrame:
+    """Campaign rows (without run columns) for groups of `member_days` rows that meet any of `rules` (at least one).
+
+    Rules that link accounts alike judge one grouping: the groups are formed once per link, not per rule.
+    """
+    frames = [_judged(campaign_groups(days, alike[0]), alike) for alike in _by_link(rules)]
+    return reduce(DataFrame.unionByName, frames)
 
 
 # The links whose groups a run can carry over, with the member_days column that names a group and
@@ -222,9 +239,11 @@ def campaigns(days: DataFrame, rule: CampaignRule) -> DataFrame:
 _GROUPED_BY = {"device_id": ("device_id", "link_value"), "subnet_user_agent": ("net", "link_value")}
 
 
-def incremental_campaigns(days: DataFrame, clients: DataFrame, previous: DataFrame, rule: CampaignRule) -> DataFrame:
-    """`campaigns(days, rule)` for a run whose new data came from the accounts `clients` (one `client_id`
-    column), given the rule's rows the previous run found over the same days (`previous`).
+def incremental_campaigns(
+    days: DataFrame, clients: DataFrame, previous: DataFrame, rules: Sequence[CampaignRule]
+) -> DataFrame:
+    """`campaigns(days, rules)` for a run whose new data came from the accounts `clients` (one `client_id`
+    column), given the rows the previous run found over the same days under the same rules (`previous`).
 
     A group can change only if one of its accounts has new data: the device or network values any
     account in `clients` has a row under mark their groups as touched (a network marks each of its
@@ -232,16 +251,21 @@ def incremental_campaigns(days: DataFrame, clients: DataFrame, previous: DataFra
     with a row under a touched value are regrouped, all their rows so that each keeps its own agent,
     and of that only touched groups are kept; every other group stays as `previous` found it.
     """
-    if rule.link not in _GROUPED_BY:
-        return campaigns(days, rule)
-    column, named = _GROUPED_BY[rule.link]
-    # Both small next to `days` (the values and accounts around the new data's accounts): broadcast,
-    # so a week of member rows is filtered where it is read instead of shuffled to meet them.
-    touched = F.broadcast(
-        days.join(clients, "client_id", "left_semi").where(F.col(column).isNotNull()).select(column).distinct()
-    )
-    accounts = F.broadcast(days.join(touched, column, "left_semi").select("client_id").distinct())
-    regrouped = campaigns(days.join(accounts, "client_id", "left_semi"), rule)
-    groups = touched.withColumnRenamed(column, named)
-    kept = regrouped.join(groups, named, "left_semi").select(*regrouped.columns)
-    return kept.unionByName(previous.join(groups, named, "left_anti").select(*regrouped.columns))
+    frames = []
+    for alike in _by_link(rules):
+        if alike[0].link not in _GROUPED_BY:
+            frames.append(_judged(campaign_groups(days, alike[0]), alike))
+            continue
+        column, named = _GROUPED_BY[alike[0].link]
+        # Both small next to `days` (the values and accounts around the new data's accounts): broadcast,
+        # so a week of member rows is filtered where it is read instead of shuffled to meet them.
+        touched = F.broadcast(
+            days.join(clients, "client_id", "left_semi").where(F.col(column).isNotNull()).select(column).distinct()
+        )
+        accounts = F.broadcast(days.join(touched, column, "left_semi").select("client_id").distinct())
+        regrouped = _judged(campaign_groups(days.join(accounts, "client_id", "left_semi"), alike[0]), alike)
+        groups = touched.withColumnRenamed(column, named)
+        kept = regrouped.join(groups, named, "left_semi").select(*regrouped.columns)
+        before = previous.where(F.col("rule").isin([r.name for r in alike]))
+        frames.append(kept.unionByName(before.join(groups, named, "left_anti").select(*regrouped.columns)))
+    return reduce(DataFrame.unionByName, frames)

@@ -209,15 +209,16 @@ def stage(
     )
     members = _context(members, published["campaign_member_days"], scope, scope.day_dates)
     rules = [r for r in ruleset.campaigns if r.enabled]
-    if scope.campaigns_from and touched is not None:  # groups without an account in the new data carried over
+    if not rules:
+        found = spark.createDataFrame([], CAMPAIGNS.spark_schema())
+    elif scope.campaigns_from and touched is not None:  # groups without an account in the new data carried over
         clients = touched.where(F.col("entity_type") == "client_id").select(F.col("entity_value").alias("client_id"))
         before = published["campaigns"].where(F.col("detect_run_id") == scope.campaigns_from)
-        groups = [incremental_campaigns(members, clients, before.where(F.col("rule") == r.name), r) for r in rules]
+        found = incremental_campaigns(members, clients, before, rules)
     else:
-        groups = [find_campaigns(members, r) for r in rules]
-    found = reduce(DataFrame.unionByName, groups) if groups else spark.createDataFrame([], CAMPAIGNS.spark_schema())
+        found = find_campaigns(members, rules)
     found = found.withColumn("detect_run_id", F.lit(run_id)).withColumn("detect_date", F.lit(detected_at.date()))
-    # One file, but each rule's groups still merged in parallel: coalesce(1) would run them all in one task.
+    # One file, but each link's groups still merged in parallel: coalesce(1) would run them all in one task.
     found = _write(found.repartition(1), CAMPAIGNS, staging)
     allowed = allow_frame(spark, allowlist)
     # Read twice (who was hit, then their flags): kept, not recomputed from every rule again.

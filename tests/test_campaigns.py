@@ -64,7 +64,7 @@ def members(prefix: str, n: int, ids_each, device=None, net=None, ua=UA, hit_eve
 
 def campaigns_in(lookups, rule):
     """The rule's campaigns among `lookups`, through their member days as detection runs them."""
-    return campaigns(member_days(lookups, RULES.hll_lg_config_k), rule)
+    return campaigns(member_days(lookups, RULES.hll_lg_config_k), [rule])
 
 
 def found(spark, rows, rule):
@@ -319,19 +319,36 @@ def test_campaigns_split_list_on_one_device_is_found(spark):
 
 
 @pytest.mark.spark
+def test_rules_of_one_link_judge_one_grouping_each_by_its_own_conditions_and_evidence(spark):
+    rows = sellers("farm", 8, net=lambda i: f"36.112.{i}", device="d-farm", ids=6)
+    rows.append(("fan", "d-farm", "36.112.9.9", UA, _id(77), True, None, 5))  # on the device, no watchlist person
+    days = member_days(wl_lookups(spark, rows), RULES.hll_lg_config_k)
+    device_rules = [r for r in RULES.campaigns if r.link == "device_id"]
+    together = campaigns(days, device_rules)
+    farm = [f"farm{i:02d}" for i in range(8)]
+    assert {r["rule"]: r["members"] for r in together.collect()} == {
+        "device_account_farm": ["fan", *farm],
+        "split_list_device": farm,  # evidence: the members that looked up a watchlist person
+        "fresh_device_group": ["fan", *farm],
+    }
+    for rule in device_rules:
+        assertDataFrameEqual(together.where(F.col("rule") == rule.name), campaigns(days, [rule]))
+
+
+@pytest.mark.spark
 def test_incremental_campaigns_regroup_groups_with_a_new_account_and_carry_the_others_over(spark):
     rows = members("farmA", FARM.min_members, lambda i: range(i * 7, i * 7 + 7), device="d-a")
     rows += members("farmB", FARM.min_members, lambda i: range(500 + i * 7, 500 + i * 7 + 7), device="d-b")
     days = member_days(as_lookups(spark.createDataFrame(rows, DDL)), RULES.hll_lg_config_k)
     # What the previous run found: stale figures for d-a, whose farmA00 has new data; d-b's stand.
-    previous = campaigns(days, FARM).withColumn("lookups", F.when(F.col("link_value") == "d-b", 12345).otherwise(-1))
+    previous = campaigns(days, [FARM]).withColumn("lookups", F.when(F.col("link_value") == "d-b", 12345).otherwise(-1))
     clients = spark.createDataFrame([("farmA00",)], "client_id string")
-    got = incremental_campaigns(days, clients, previous, FARM)
+    got = incremental_campaigns(days, clients, previous, [FARM])
     assert sorted((r["link_value"], r["lookups"], r["n_members"]) for r in got.collect()) == [
         ("d-a", 56, 8),  # regrouped from every member's rows
         ("d-b", 12345, 8),  # carried over as found
     ]
-    assert got.columns == campaigns(days, FARM).columns
+    assert got.columns == campaigns(days, [FARM]).columns
 
 
 @pytest.mark.spark
@@ -341,7 +358,7 @@ def test_incremental_campaigns_regroup_accounts_that_started_together_in_full(sp
     rule = RULE["split_list_start"]
     nobody = spark.createDataFrame([], "client_id string")
     # No account is new and nothing was found before, yet the group is found: a start run is never carried.
-    got = incremental_campaigns(days, nobody, campaigns(days, rule).limit(0), rule)
+    got = incremental_campaigns(days, nobody, campaigns(days, [rule]).limit(0), [rule])
     assert [r["members"] for r in got.collect()] == [[f"s{i:02d}" for i in range(9)]]
 
 
