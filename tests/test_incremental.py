@@ -124,7 +124,8 @@ def test_detect_recomputes_only_new_entities_windows_where_every_rewritten_windo
 
 
 def test_detect_carries_campaigns_over_only_from_a_run_over_the_same_days(staged_arrivals):
-    assert staged_arrivals["after"]["campaigns_carried_from"] is None  # `before` grouped 11-01..11-02
+    # `after` also builds the day tables the lake lost, and `before` grouped 11-01..11-02 only.
+    assert staged_arrivals["after"]["campaigns_carried_from"] is None
     assert staged_arrivals["last_hour"]["campaigns_carried_from"] == staged_arrivals["after"]["run_id"]
     assert staged_arrivals["full"]["campaigns_carried_from"] is None
 
