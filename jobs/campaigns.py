@@ -114,20 +114,24 @@ def _started_together(members: DataFrame, gap_minutes: float) -> DataFrame:
 
     A run starts where the gap to the previous account's first lookup exceeds the limit, so no
     clock boundary cuts a campaign in two. The run is named by its user agent and start time.
+    The ordered window buffers all of one agent's accounts (about 88,000 for a busy agent at 10x the
+    bench data), so it reads only the columns it orders by, not the members' sketches and key lists,
+    which Spark would otherwise sort and buffer twice per agent.
     """
     by_start = Window.partitionBy("user_agent").orderBy("first_seen", "client_id")
     gap = F.col("first_seen").cast("double") - F.lag("first_seen").over(by_start).cast("double")
-    new_run = F.when(gap.isNull() | (gap > gap_minutes * 60), 1).otherwise(0)
+    new_run = gap.isNull() | (gap > gap_minutes * 60)
+    # The latest run start at or before each account: its own first lookup where it opens a run.
     running = by_start.rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    runs = members.withColumn("_new", new_run).withColumn("_run", F.sum("_new").over(running))
-    start = F.min("first_seen").over(Window.partitionBy("user_agent", "_run"))
+    start = F.max(F.when(F.col("_new"), F.col("first_seen"))).over(running)
     name = F.concat(
         F.lit("ua-start:"),
         F.date_format(start, "yyyy-MM-dd'T'HH:mm'Z'"),
         F.lit(":"),
         F.substring(F.sha2("user_agent", 256), 1, 12),
     )
-    return runs.withColumn("net", name).drop("_new", "_run")
+    runs = members.select("user_agent", "client_id", "first_seen").withColumn("_new", new_run)
+    return members.join(runs.select("user_agent", "client_id", name.alias("net")), ["user_agent", "client_id"])
 
 
 def campaign_groups(days: DataFrame, rule: CampaignRule) -> DataFrame:
