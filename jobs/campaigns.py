@@ -261,12 +261,12 @@ def incremental_campaigns(
             frames.append(_judged(campaign_groups(days, alike[0]), alike))
             continue
         column, named = _GROUPED_BY[alike[0].link]
-        # Both small next to `days` (the values and accounts around the new data's accounts): broadcast,
-        # so a week of member rows is filtered where it is read instead of shuffled to meet them.
-        touched = F.broadcast(
+        # No broadcast hints: under a network value many accounts share, the accounts a file touches
+        # grow with the lake (half of a 10x week's), and adaptive execution broadcasts them only when small.
+        touched = (
             days.join(clients, "client_id", "left_semi").where(F.col(column).isNotNull()).select(column).distinct()
         )
-        accounts = F.broadcast(days.join(touched, column, "left_semi").select("client_id").distinct())
+        accounts = days.join(touched, column, "left_semi").select("client_id").distinct()
         regrouped = _judged(campaign_groups(days.join(accounts, "client_id", "left_semi"), alike[0]), alike)
         groups = touched.withColumnRenamed(column, named)
         kept = regrouped.join(groups, named, "left_semi").select(*regrouped.columns)

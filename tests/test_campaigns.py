@@ -362,6 +362,24 @@ def test_incremental_campaigns_regroup_accounts_that_started_together_in_full(sp
     assert [r["members"] for r in got.collect()] == [[f"s{i:02d}" for i in range(9)]]
 
 
+@pytest.mark.spark
+def test_incremental_campaigns_broadcast_nothing_the_size_limit_forbids(spark, capsys):
+    # The accounts under a touched network value grow with the lake: only Spark's size limit may
+    # send them to every task (in local mode, onto the driver's heap), never a hint.
+    rows = members("farmA", FARM.min_members, lambda i: range(i * 7, i * 7 + 7), device="d-a")
+    days = member_days(as_lookups(spark.createDataFrame(rows, DDL)), RULES.hll_lg_config_k)
+    clients = spark.createDataFrame([("farmA00",)], "client_id string")
+    rules = [FARM, RULE["split_list_subnet"]]
+    spark.conf.set("spark.sql.autoBroadcastJoinThreshold", "-1")
+    try:
+        incremental_campaigns(days, clients, campaigns(days, rules), rules).explain()
+    finally:
+        spark.conf.unset("spark.sql.autoBroadcastJoinThreshold")
+    plan = capsys.readouterr().out
+    assert "SortMergeJoin" in plan
+    assert "Broadcast" not in plan
+
+
 def test_a_full_run_and_the_one_file_run_after_it_group_the_same_days():
     week = [date(2026, 11, 1) + timedelta(days=i) for i in range(7)]
     full = Scope("full", week, week)
