@@ -19,6 +19,7 @@ from core.allowlist import ENTITY_TYPES
 from core.errors import UserError
 from core.lake import Lake
 from core.rules import RuleSet, load_rules
+from jobs.sketches import value_set
 
 MAX_LINKS = 1000  # devices / IPs / subnets of the entity searched for related entities
 HASH_SHOWN = 12
@@ -95,11 +96,9 @@ def _related(lookups: DataFrame, pred, devices: list, ips: list, subnets: list, 
     others = lookups.where(~pred & link)
     grouped = others.groupBy("entity_type", "entity_value").agg(
         F.count(F.lit(1)).alias("lookups"),
-        F.array_sort(F.collect_set(F.when(F.col("device_id").isin(devices or [""]), F.col("device_id")))).alias(
-            "devices"
-        ),
-        F.array_sort(F.collect_set(F.when(F.col("client_ip").isin(ips or [""]), F.col("client_ip")))).alias("ips"),
-        F.array_sort(F.collect_set(F.when(F.col("ip_24").isin(subnets or [""]), F.col("ip_24")))).alias("subnets"),
+        value_set(F.when(F.col("device_id").isin(devices or [""]), F.col("device_id"))).alias("devices"),
+        value_set(F.when(F.col("client_ip").isin(ips or [""]), F.col("client_ip"))).alias("ips"),
+        value_set(F.when(F.col("ip_24").isin(subnets or [""]), F.col("ip_24"))).alias("subnets"),
         F.min("event_time").alias("first_seen"),
         F.max("event_time").alias("last_seen"),
     )
@@ -143,11 +142,11 @@ def _totals(mine: DataFrame) -> dict:
             F.countDistinct("device_id").alias("n_devices"),
             F.countDistinct("client_ip").alias("n_ips"),
             F.countDistinct("ip_24").alias("n_subnets"),
-            F.slice(F.array_sort(F.collect_set("device_id")), 1, MAX_LINKS).alias("devices"),
-            F.slice(F.array_sort(F.collect_set("client_ip")), 1, MAX_LINKS).alias("ips"),
-            F.slice(F.array_sort(F.collect_set("ip_24")), 1, MAX_LINKS).alias("subnets"),
-            F.array_sort(F.collect_set("watchlist_key")).alias("watchlist_keys"),
-            F.array_sort(F.collect_set(F.when(F.col("hit"), F.col("watchlist_key")))).alias("watchlist_hit_keys"),
+            F.slice(value_set("device_id"), 1, MAX_LINKS).alias("devices"),
+            F.slice(value_set("client_ip"), 1, MAX_LINKS).alias("ips"),
+            F.slice(value_set("ip_24"), 1, MAX_LINKS).alias("subnets"),
+            value_set("watchlist_key").alias("watchlist_keys"),
+            value_set(F.when(F.col("hit"), F.col("watchlist_key"))).alias("watchlist_hit_keys"),
         )
         .first()
         .asDict(recursive=True)

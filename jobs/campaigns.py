@@ -26,7 +26,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from core.rules import CampaignRule
-from jobs.sketches import union_estimate, union_sets
+from jobs.sketches import union_estimate, union_sets, value_set
 from schemas import CAMPAIGN_MEMBER_DAYS
 
 MAX_MEMBERS = 1000
@@ -73,8 +73,8 @@ def member_days(lookups: DataFrame, lg_config_k: int) -> DataFrame:
             F.count_if(relevant & F.col("hit")).alias("hits"),
             F.hll_sketch_agg("id_hash", lg_config_k).alias("sketch_ids"),
             F.hll_sketch_agg("watchlist_key", lg_config_k).alias("sketch_watchlist"),
-            F.collect_set("watchlist_key").alias("watchlist_keys"),
-            F.collect_set(F.when(F.col("hit"), F.col("watchlist_key"))).alias("watchlist_hit_keys"),
+            value_set("watchlist_key").alias("watchlist_keys"),
+            value_set(F.when(F.col("hit"), F.col("watchlist_key"))).alias("watchlist_hit_keys"),
             F.min(F.when(relevant, F.col("event_time"))).alias("first_seen"),
             F.max(F.when(relevant, F.col("event_time"))).alias("last_seen"),
         )
@@ -156,8 +156,8 @@ def campaign_groups(days: DataFrame, rule: CampaignRule) -> DataFrame:
         union_estimate("sketch_watchlist").alias("distinct_watchlist"),
         F.sum("member_watchlist").alias("sum_member_watchlist"),
         F.avg(F.when(F.col("member_watchlist") > 0, 1.0).otherwise(0.0)).alias("watchlist_member_share"),
-        F.array_sort(F.array_distinct(F.flatten(F.collect_list("watchlist_keys")))).alias("watchlist_keys"),
-        F.array_sort(F.array_distinct(F.flatten(F.collect_list("watchlist_hit_keys")))).alias("watchlist_hit_keys"),
+        union_sets("watchlist_keys").alias("watchlist_keys"),
+        union_sets("watchlist_hit_keys").alias("watchlist_hit_keys"),
         F.min("first_seen").alias("first_seen"),
         F.max("first_seen").alias("last_start"),
         F.max("last_seen").alias("last_seen"),

@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from core.allowlist import AllowEntry
 from core.rules import SEVERITIES, PopulationRule, RuleSet, ThresholdRule
 from jobs.campaigns import FIGURES
-from jobs.sketches import union_estimate, union_sets
+from jobs.sketches import union_estimate, union_sets, value_set
 from jobs.windows import DISTINCT, ENTITY, SAMPLES
 from schemas import ALLOWLISTED_HITS, FLAGGED_CLIENTS
 
@@ -176,7 +176,7 @@ def campaign_totals(campaigns: DataFrame) -> DataFrame:
         F.array().cast("array<string>").alias("masked_id_samples"),
         F.min("first_seen").alias("first_seen"),
         F.max("last_seen").alias("last_seen"),
-        F.array_distinct(F.flatten(F.collect_list("members"))).alias("members"),
+        union_sets("members").alias("members"),
     )
 
 
@@ -212,8 +212,8 @@ def flag(
     )
     live = ~F.col("shadow")
     per_entity = best.groupBy(*ENTITY).agg(
-        F.sort_array(F.collect_set(F.when(live, F.col("rule")))).alias("live_rules"),
-        F.sort_array(F.collect_set("rule")).alias("all_rules"),
+        value_set(F.when(live, F.col("rule"))).alias("live_rules"),
+        value_set("rule").alias("all_rules"),
         F.max(F.when(live, F.col("rank"))).alias("live_rank"),
         F.max("rank").alias("any_rank"),
         F.array_sort(F.collect_list(evidence), _by_rule_and_window).alias("evidence"),

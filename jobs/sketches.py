@@ -16,5 +16,15 @@ def union_estimate(sketch: str) -> Column:
 
 
 def union_sets(col: str) -> Column:
-    """The union of a column of arrays, each value once."""
-    return F.array_distinct(F.flatten(F.collect_list(col)))
+    """The union of a column of arrays, each value once, sorted (as `value_set` keeps them)."""
+    return F.sort_array(F.array_distinct(F.flatten(F.collect_list(col))))
+
+
+def value_set(col: Column | str) -> Column:
+    """The distinct non-null values of a column, sorted.
+
+    Sorted so that the same rows give the same list whatever order Spark's tasks met them in: a
+    sample sliced from it is the same in an incremental run and in a full recomputation, and two
+    runs' tables compare as they are.
+    """
+    return F.sort_array(F.collect_set(col))

@@ -15,7 +15,7 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from jobs.sketches import union_sets
+from jobs.sketches import union_sets, value_set
 from schemas import ENTITY_DAYS, ENTITY_HOURS, ENTITY_PREFIX_DAYS, ENTITY_PREFIX_HOURS, ENTITY_WINDOWS
 
 ENTITY = ["entity_type", "entity_value"]
@@ -51,9 +51,9 @@ def entity_hours(lookups: DataFrame, lg_config_k: int) -> DataFrame:
             F.count("id_hash").alias("id_lookups"),
             F.count_if(F.col("id_hash").isNotNull() & ~F.col("id_valid")).alias("invalid_ids"),
             *[F.hll_sketch_agg(src, lg_config_k).alias(name) for name, src in _SKETCHES.items()],
-            F.collect_set("watchlist_key").alias("watchlist_keys"),
-            F.collect_set(F.when(F.col("hit"), F.col("watchlist_key"))).alias("watchlist_hit_keys"),
-            F.slice(F.collect_set("id_masked"), 1, SAMPLES).alias("id_samples"),
+            value_set("watchlist_key").alias("watchlist_keys"),
+            value_set(F.when(F.col("hit"), F.col("watchlist_key"))).alias("watchlist_hit_keys"),
+            F.slice(value_set("id_masked"), 1, SAMPLES).alias("id_samples"),
             F.min("event_time").alias("first_seen"),
             F.max("event_time").alias("last_seen"),
         )
@@ -66,7 +66,7 @@ def entity_prefix_hours(lookups: DataFrame) -> DataFrame:
     return (
         lookups.where(F.col("id_prefix_hash").isNotNull() & F.col("id_seq").isNotNull())
         .groupBy(*ENTITY, F.col("event_hour").alias("hour_start"), "event_date", "id_prefix_hash")
-        .agg(F.collect_set("id_seq").alias("seqs"))
+        .agg(value_set("id_seq").alias("seqs"))
         .transform(ENTITY_PREFIX_HOURS.conform)
     )
 

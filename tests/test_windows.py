@@ -197,6 +197,22 @@ def test_entity_windows_counts_hits_misses_invalid_share_and_linked_identities(s
     )
 
 
+@pytest.mark.spark
+def test_entity_days_keep_sets_sorted_and_the_first_masked_ids_as_samples_whatever_the_row_order(spark):
+    # Twelve lookups over three hours, in reverse order: the day keeps the 5 smallest masked IDs of the
+    # whole day, not the first hour's, so an incremental run and a full recomputation show the same samples.
+    masked = [f"110105********{n:04d}" for n in range(12)]
+    rows = [("d1", datetime(2026, 11, 1, 9 + n % 3), f"wl-{11 - n:02d}", m) for n, m in enumerate(reversed(masked))]
+    lookups = lookups_frame(
+        spark, "entity_value string, event_time timestamp, watchlist_key string, id_masked string", rows
+    )
+    hours = entity_hours(lookups.repartition(3), LG_K)
+    (day,) = entity_days(hours).collect()
+    assert day["watchlist_keys"] == [f"wl-{n:02d}" for n in range(12)]
+    assert day["id_samples"] == masked[:5]
+    assert [h["watchlist_keys"] == sorted(h["watchlist_keys"]) for h in hours.collect()] == [True] * 3
+
+
 # --- HLL accuracy: day and 7-day figures merge hourly sketches and must stay close to exact ----------------
 # entity -> (distinct ids, hours they are spread over). Every id is looked up twice, in different hours
 # (and for the larger ones on different days), so a merge that double-counted would be far off.
