@@ -11,7 +11,7 @@ from pyspark.sql.types import StructField, StructType
 
 from jobs import quality
 from jobs.quality import Verdict, load_suite, validate
-from schemas import DQ_RESULTS, FLAGGED_CLIENTS, QUARANTINE, REQUESTS
+from schemas import DQ_RESULTS, FLAGGED_CLIENTS, QUARANTINE, REQUESTS, TARGETS
 from schemas.table import spark_type
 
 UTC = dt.timezone.utc
@@ -295,3 +295,31 @@ def test_flagged_clients_suite_fails_each_flag_without_a_lookup_between_its_firs
 
     (check,) = [v for v in verdicts if "detect_lookups" in v.expectation]
     assert (check.success, check.observed_value) == (False, "2")  # u-earlier's lookup is outside its window
+
+
+@pytest.mark.spark
+def test_targets_suite_fails_each_target_counting_flags_that_no_flagged_entity_looked_up_that_day(spark):
+    day, next_day = dt.date(2026, 11, 1), dt.date(2026, 11, 2)
+    spark.createDataFrame(
+        [("u-bad", day, "wl-a", None), ("u-bad", day, None, "px-b"), ("u-calm", day, "wl-c", None)],
+        "entity_value string, event_date date, watchlist_key string, id_prefix_hash string",
+    ).withColumn("entity_type", F.lit("client_id")).createOrReplaceTempView("detect_lookups")
+    spark.createDataFrame(
+        [("client_id", "u-bad", True)], "entity_type string, entity_value string, flagged boolean"
+    ).createOrReplaceTempView("detect_flagged")
+    rows = [
+        (day, "watchlist", "wl-a", 1),  # looked up by the flagged client that day
+        (day, "id_prefix", "px-b", 1),
+        (day, "watchlist", "px-b", 1),  # the prefix it looked up, counted as a watchlist person
+        (day, "watchlist", "wl-c", 1),  # looked up by an unflagged client only
+        (next_day, "watchlist", "wl-a", 1),  # looked up by the flagged client, but on another day
+        (day, "watchlist", "wl-c", 0),  # counts no flags: nothing to explain
+    ]
+    given = spark.createDataFrame(rows, "event_date date, target_type string, target string, flagged_entities long")
+    fill = {c.name: F.lit(None).cast(spark_type(c.type)) for c in TARGETS.columns if c.name not in given.columns}
+    targets = given.withColumns(fill).transform(TARGETS.conform)
+
+    verdicts = validate(targets, "targets", run_id="run-t", stage="detect")
+
+    (check,) = [v for v in verdicts if "detect_flagged" in v.expectation]
+    assert (check.success, check.observed_value) == (False, "3")
