@@ -19,15 +19,21 @@ incremental run reads six stored days instead of every lookup of them.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from functools import reduce
+from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from core.rules import CampaignRule
+from core.rules import CampaignRule, RuleSet
+from jobs import sketches
 from jobs.sketches import union_estimate, union_sets, value_set
 from schemas import CAMPAIGN_MEMBER_DAYS
+
+# The code that decides the groups: this module and the set and sketch merges it uses.
+GROUPING_CODE = (Path(__file__), Path(sketches.__file__))
 
 MAX_MEMBERS = 1000
 # The figures of a group that rules' conditions read, and that a flag shows as observed.
@@ -235,6 +241,18 @@ def campaigns(days: DataFrame, rules: Sequence[CampaignRule]) -> DataFrame:
     """
     frames = [_judged(campaign_groups(days, alike[0]), alike) for alike in _by_link(rules)]
     return reduce(DataFrame.unionByName, frames)
+
+
+def grouping_digest(ruleset: RuleSet) -> str:
+    """What a run's campaigns depend on besides its data: the enabled campaign rules, the sketch size
+    (`RuleSet.campaign_digest`) and the code that groups (`GROUPING_CODE`).
+
+    A run carries campaigns over only from a run with the same digest (`detect_runs.campaign_rules`),
+    so an edited threshold, or an upgrade that changes how groups form, regroups every group at once
+    instead of leaving the groups no new data touched as older code found them.
+    """
+    code = hashlib.sha256(b"".join(path.read_bytes() for path in GROUPING_CODE)).hexdigest()
+    return hashlib.sha256(f"{ruleset.campaign_digest}:{code}".encode()).hexdigest()[:16]
 
 
 # The links whose groups a run can carry over, with the member_days column that names a group and

@@ -29,6 +29,7 @@ from core.rules import load_rules
 from core.settings import Settings, load_settings
 from delivery import outbox
 from jobs import detect as detect_job
+from jobs.campaigns import grouping_digest
 from jobs.detect import Scope
 from jobs.quality import (
     Verdict,
@@ -86,7 +87,8 @@ def _campaigns_from(lake: Lake, scope: Scope, digest: str) -> str | None:
     """The published detection run whose campaigns this run can carry over (`Scope.campaigns_from`), if any.
 
     The latest run, when it grouped the same days (`Scope.campaign_days`) under the same campaign
-    rules: its campaigns are then current for every group no account in the new ingest runs belongs to.
+    rules and grouping code (`grouping_digest`): its campaigns are then current for every group no
+    account in the new ingest runs belongs to.
     """
     current = lake.current("detect_runs")
     if not scope.new_runs or current is None:
@@ -116,7 +118,7 @@ def plan_scope(
     ruleset = load_rules(Path(rules) if rules else None)
     scope = replace(scope, new_runs=_new_runs(lake, scope, sorted(set(runs) - covered), ruleset.enabled_windows))
     scope = replace(scope, campaign_days=scope.grouped_days(_dates(lake, "campaign_member_days")))
-    scope = replace(scope, campaigns_from=_campaigns_from(lake, scope, ruleset.campaign_digest))
+    scope = replace(scope, campaigns_from=_campaigns_from(lake, scope, grouping_digest(ruleset)))
     size = _bytes(lake, "requests", scope.dates)
     compiled = generated_code(spark, size, settings)
     get_run_logger().info(
@@ -221,7 +223,7 @@ def publish_tables(
             )
         for name in set(detect_job.DETECTION_TABLES) - set(detect_job.PARTITIONED):
             versions[name] = lake.build_version(name, run_id, add=[staging / name])
-        digest = load_rules(Path(rules) if rules else None).campaign_digest
+        digest = grouping_digest(load_rules(Path(rules) if rules else None))
         row = [(run_id, scope.mode, now, runs, scope.dates, scope.window_ends, digest, scope.campaign_days)]
         spark.createDataFrame(row, DETECT_RUNS.spark_schema()).coalesce(1).write.parquet(str(staging / "detect_runs"))
         versions["detect_runs"] = lake.build_version("detect_runs", run_id, add=[staging / "detect_runs"])

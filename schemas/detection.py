@@ -304,7 +304,7 @@ DETECT_RUNS = Table(
         Col(
             "campaign_rules",
             "string",
-            "Digest of the campaign rules it applied: a later run carries its campaigns over only under the same.",
+            "Digest of the campaign rules it applied and of the code that grouped: a later run carries its campaigns over only under the same.",
         ),
         Col(
             "campaign_days",

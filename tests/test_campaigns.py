@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -9,7 +10,8 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from core.rules import load_rules
-from jobs.campaigns import campaigns, incremental_campaigns, ip_64, member_days
+from jobs import campaigns as campaigns_module
+from jobs.campaigns import GROUPING_CODE, campaigns, grouping_digest, incremental_campaigns, ip_64, member_days
 from jobs.detect import Scope
 from schemas import LOOKUPS
 from schemas.table import spark_type
@@ -411,3 +413,16 @@ def test_ip_64_takes_the_first_four_groups_of_any_ipv6_spelling(spark):
     df = spark.createDataFrame([(k,) for k in cases], "ip string")
     got = {r["ip"]: r["net"] for r in df.select("ip", ip_64(F.col("ip")).alias("net")).collect()}
     assert got == cases
+
+
+def test_grouping_digest_changes_with_a_campaign_threshold_or_the_grouping_code_only(tmp_path, monkeypatch):
+    ruleset = load_rules(None)
+    first = grouping_digest(ruleset)
+    assert grouping_digest(load_rules(None)) == first
+    assert grouping_digest(replace(ruleset, threshold=[])) == first  # not what campaigns depend on
+    edited = replace(ruleset.campaigns[0], min_members=ruleset.campaigns[0].min_members + 1)
+    assert grouping_digest(replace(ruleset, campaigns=[edited, *ruleset.campaigns[1:]])) != first
+    upgraded = tmp_path / "campaigns.py"
+    upgraded.write_bytes(GROUPING_CODE[0].read_bytes() + b"\n# grouping changed\n")
+    monkeypatch.setattr(campaigns_module, "GROUPING_CODE", (upgraded, *GROUPING_CODE[1:]))
+    assert grouping_digest(ruleset) != first
